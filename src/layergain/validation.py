@@ -14,6 +14,7 @@ from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
 
 __all__ = [
     "as_float_matrix",
+    "check_feature_shape",
     "check_paired",
     "check_int",
     "check_probability",
@@ -57,18 +58,7 @@ def as_float_matrix(
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
         raise InputTypeError(f"`{name}` must be a numeric array, got dtype {arr.dtype}.")
-    if arr.ndim != 2:
-        raise InputValueError(
-            f"`{name}` must be 2-D of shape (n_images, n_units), got shape {arr.shape}. "
-            "Flatten or pool each image's feature map to a vector first."
-        )
-    if arr.shape[0] < min_rows:
-        raise NotEnoughDataError(
-            f"`{name}` has {arr.shape[0]} image(s) (shape={arr.shape}) while a minimum of "
-            f"{min_rows} is required."
-        )
-    if arr.shape[1] < 1:
-        raise InputValueError(f"`{name}` has no units (shape={arr.shape}).")
+    check_feature_shape(arr.shape, name, min_rows=min_rows)
     arr = arr.astype(dtype, copy=False)
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
@@ -82,6 +72,27 @@ def as_float_matrix(
             "the measure is undefined. Check that the layer's features are not collapsed."
         )
     return arr
+
+
+def check_feature_shape(shape: tuple[int, ...], name: str, *, min_rows: int = 2) -> None:
+    """Raise unless ``shape`` is (n_images, n_units) with ``n_images >= min_rows`` and a unit.
+
+    Shared by :func:`as_float_matrix` and by code that checks arrays it must not copy (tensors
+    on an accelerator).
+    """
+    shape = tuple(shape)
+    if len(shape) != 2:
+        raise InputValueError(
+            f"`{name}` must be 2-D of shape (n_images, n_units), got shape {shape}. "
+            "Flatten or pool each image's feature map to a vector first."
+        )
+    if shape[0] < min_rows:
+        raise NotEnoughDataError(
+            f"`{name}` has {shape[0]} image(s) (shape={shape}) while a minimum of "
+            f"{min_rows} is required."
+        )
+    if shape[1] < 1:
+        raise InputValueError(f"`{name}` has no units (shape={shape}).")
 
 
 def check_paired(x: np.ndarray, y: np.ndarray, names: tuple[str, str] = ("x", "y")) -> None:
