@@ -1,0 +1,29 @@
+"""Pooling of a feature map (n, c, h, w) to a vector per image."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+__all__ = ["POOLINGS", "Pooling", "pool", "pooled_width"]
+
+Pooling = Literal["avg", "max", "avgmax"]
+POOLINGS: tuple[str, ...] = ("avg", "max", "avgmax")
+
+
+def pool(x: torch.Tensor, how: Pooling) -> torch.Tensor:
+    """Pool over every dimension after the channels; float32 output of shape (n, c) or (n, 2c)."""
+    if x.ndim == 2:
+        return x.float() if how != "avgmax" else torch.cat([x.float(), x.float()], dim=1)
+    dims = tuple(range(2, x.ndim))
+    if how == "avg":
+        return x.mean(dim=dims, dtype=torch.float32)
+    if how == "max":
+        return x.amax(dim=dims).float()
+    return torch.cat([x.mean(dim=dims, dtype=torch.float32), x.amax(dim=dims).float()], dim=1)
+
+
+def pooled_width(width: int, how: Pooling) -> int:
+    """Length of the pooled vector of a layer with ``width`` channels."""
+    return 2 * width if how == "avgmax" else width

@@ -1,0 +1,6 @@
+"""Linear probes: cross-validation folds and out-of-fold predictions."""
+
+from layergain.probes.folds import check_foldable, make_folds
+from layergain.probes.linear import ProbeResult, ProbeSettings, cross_val_probe
+
+__all__ = ["make_folds", "check_foldable", "cross_val_probe", "ProbeResult", "ProbeSettings"]
