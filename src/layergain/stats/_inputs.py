@@ -181,12 +181,17 @@ def _codes(x: Any, name: str, n_images: int, what: str) -> tuple[np.ndarray, np.
     return codes.astype(np.intp), np.asarray(uniques)
 
 
+def _show(value: Any) -> Any:
+    """A numpy scalar as its Python value, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_labels(labels: Any, n_images: int) -> np.ndarray:
     """Return class codes 0..n_classes-1 of shape (n_images,); at least 2 classes."""
     codes, uniques = _codes(labels, "labels", n_images, "class label")
     if uniques.size < 2:
         raise NotEnoughDataError(
-            f"`labels` has a single class ({uniques[0]!r}); a classification probe needs at least "
+            f"`labels` has a single class ({_show(uniques[0])!r}); a classification probe needs at least "
             "2 classes."
         )
     return codes
@@ -199,7 +204,7 @@ def check_groups(groups: Any, n_images: int) -> np.ndarray | None:
     codes, uniques = _codes(groups, "groups", n_images, "group (patient / slide id)")
     if uniques.size < 2:
         raise NotEnoughDataError(
-            f"`groups` has a single group ({uniques[0]!r}); resampling needs at least 2 groups. "
+            f"`groups` has a single group ({_show(uniques[0])!r}); resampling needs at least 2 groups. "
             "Pass groups=None if the images are independent."
         )
     return codes

@@ -1,0 +1,278 @@
+"""Tests of the per-layer tests: sign-flip permutation, McNemar, corrected resampled t-test."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
+from layergain.stats import (
+    corrected_resampled_ttest,
+    mcnemar_tests,
+    per_image_differences,
+    sign_flip_test,
+)
+
+from .simulate import binomial_tolerance, simulate
+
+
+def _data(rng, n_layers=3, n_seeds=2, n_repeats=2, n_images=12, p_pre=0.7, p_rand=0.5):
+    pre = rng.random((n_layers, n_repeats, n_images)) < p_pre
+    rand = rng.random((n_layers, n_seeds, n_repeats, n_images)) < p_rand
+    return pre, rand
+
+
+# --------------------------------------------------------------------------- differences
+
+
+def test_per_image_differences_definition(seed):
+    rng = np.random.default_rng(seed)
+    pre, rand = _data(rng)
+    d = per_image_differences(pre, rand)
+    np.testing.assert_allclose(d, pre.mean(axis=1) - rand.mean(axis=(1, 2)), atol=1e-15)
+    # Their mean is the gain.
+    np.testing.assert_allclose(d.mean(axis=1), pre.mean(axis=(1, 2)) - rand.mean(axis=(2, 3)).mean(axis=1), atol=1e-15)
+
+
+# --------------------------------------------------------------------------- sign flip
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_sign_flip_exact_equals_scipy_permutation_test(seed, alternative):
+    # 10 images -> 2**10 = 1024 sign vectors <= n_resamples: exact enumeration. scipy's paired
+    # permutation test (permutation_type="samples") enumerates the same 1024 flips; for a
+    # symmetric null distribution its two-sided p, 2 min(p_less, p_greater), equals ours.
+    rng = np.random.default_rng(seed)
+    pre, rand = _data(rng, n_layers=1, n_images=10)
+    ours = sign_flip_test(pre, rand, alternative=alternative, n_resamples=2000, seed=seed)
+    assert ours.exact and ours.n_resamples == 1024
+    x, y = pre[0].mean(axis=0), rand[0].mean(axis=(0, 1))
+    ref = sps.permutation_test(
+        (x, y), lambda a, b: np.mean(a - b), permutation_type="samples", alternative=alternative,
+        n_resamples=np.inf,
+    )
+    np.testing.assert_allclose(ours.pvalue[0], ref.pvalue, rtol=1e-12)
+    np.testing.assert_allclose(ours.statistic[0], np.mean(x - y), atol=1e-15)
+
+
+def test_sign_flip_exact_by_hand():
+    # d = (1, 1, 1): T = 3; the 8 flips give sums 3, 1, 1, 1, -1, -1, -1, -3.
+    pre = np.ones((1, 3), dtype=bool)
+    rand = np.zeros((1, 1, 3), dtype=bool)
+    res = sign_flip_test(pre, rand, n_resamples=8)
+    assert res.exact
+    np.testing.assert_allclose(res.pvalue, [2 / 8])  # |T*| >= 3: two of eight
+    np.testing.assert_allclose(sign_flip_test(pre, rand, alternative="greater").pvalue, [1 / 8])
+    np.testing.assert_allclose(sign_flip_test(pre, rand, alternative="less").pvalue, [1.0])
+
+
+def test_sign_flip_monte_carlo_p_has_plus_one(seed):
+    # All-positive differences on 40 images: no random flip reaches T, so p = 1 / (n + 1).
+    pre = np.ones((1, 40), dtype=bool)
+    rand = np.zeros((1, 1, 40), dtype=bool)
+    res = sign_flip_test(pre, rand, n_resamples=99, seed=seed)
+    assert not res.exact and res.n_resamples == 99
+    np.testing.assert_allclose(res.pvalue, [0.01])
+
+
+def test_sign_flip_no_difference_gives_one(seed):
+    pre = np.random.default_rng(seed).random((2, 2, 50)) < 0.5
+    rand = np.stack([pre, pre], axis=1)
+    np.testing.assert_array_equal(sign_flip_test(pre, rand, n_resamples=99, seed=seed).pvalue, 1.0)
+
+
+def test_sign_flip_groups_flip_group_sums(seed):
+    # 5 groups -> exact over 2**5 sign vectors of the group sums, as scipy on the group sums.
+    rng = np.random.default_rng(seed)
+    pre, rand = _data(rng, n_layers=1, n_images=20)
+    groups = np.repeat(np.array(["p1", "p2", "p3", "p4", "p5"]), 4)
+    res = sign_flip_test(pre, rand, groups, n_resamples=999)
+    assert res.exact and res.n_units == 5 and res.resampling_unit == "group"
+    d = per_image_differences(pre, rand)[0]
+    sums = d.reshape(5, 4).sum(axis=1)
+    ref = sps.permutation_test(
+        (sums, np.zeros(5)), lambda a, b: np.sum(a - b), permutation_type="samples", n_resamples=np.inf
+    )
+    np.testing.assert_allclose(res.pvalue[0], ref.pvalue, rtol=1e-12)
+
+
+def test_sign_flip_layers_at_once_equal_one_by_one(seed):
+    rng = np.random.default_rng(seed)
+    pre, rand = _data(rng, n_images=80)
+    joint = sign_flip_test(pre, rand, n_resamples=500, seed=seed)
+    for layer in range(3):
+        alone = sign_flip_test(pre[layer], rand[layer], n_resamples=500, seed=seed)
+        np.testing.assert_array_equal(joint.pvalue[layer], alone.pvalue[0])
+
+
+def test_sign_flip_calibrated_under_null(seed):
+    # 400 simulated sets under the null (pretrained and random share every image's probability;
+    # 200 images, 5 seeds, 4 repeats), 999 flips each. Rejection at 0.05 within 4 binomial sds
+    # (+-0.044). Observed while building: 0.04-0.05 (the discreteness of d makes it slightly
+    # conservative).
+    rng = np.random.default_rng(seed)
+    n_sim = 400
+    reject = 0
+    for _ in range(n_sim):
+        d = simulate(rng, mu_pre=0.3, mu_rand=0.3, n_repeats=4)
+        reject += sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=999, seed=rng).pvalue[0] <= 0.05
+    assert abs(reject / n_sim - 0.05) <= binomial_tolerance(0.05, n_sim)
+
+
+def test_sign_flip_clustered_calibrated_where_image_level_is_not(seed):
+    # 400 simulated sets of 200 images from 30 patients whose pretraining advantage varies
+    # (mean 0): the null holds on average over patients. Flipping per patient keeps the level
+    # (observed 0.036; within 4 binomial sds); flipping per image ignores the clustering and
+    # rejects far too often (observed 0.16).
+    rng = np.random.default_rng(seed)
+    n_sim = 400
+    clustered = image_level = 0
+    for _ in range(n_sim):
+        d = simulate(rng, mu_pre=0.3, mu_rand=0.3, n_groups=30, group_sd=0.5, gain_sd=0.5)
+        clustered += sign_flip_test(d["correct_pre"], d["correct_rand"], d["groups"], n_resamples=499, seed=rng).pvalue[0] <= 0.05
+        image_level += sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=499, seed=rng).pvalue[0] <= 0.05
+    assert abs(clustered / n_sim - 0.05) <= binomial_tolerance(0.05, n_sim)
+    assert image_level / n_sim > 0.05 + binomial_tolerance(0.05, n_sim)
+
+
+def test_sign_flip_power_under_planted_gain(seed):
+    # True gain 0.13 on 200 images: 100 simulations, power >= 0.9 (observed 1.0).
+    rng = np.random.default_rng(seed)
+    hits = sum(
+        sign_flip_test(d["correct_pre"], d["correct_rand"], alternative="greater", n_resamples=499, seed=rng).pvalue[0] <= 0.05
+        for d in (simulate(rng) for _ in range(100))
+    )
+    assert hits >= 90
+
+
+# --------------------------------------------------------------------------- McNemar
+
+
+def test_mcnemar_counts_and_exact_binomial(seed):
+    rng = np.random.default_rng(seed)
+    pre, rand = _data(rng, n_images=40)
+    res = mcnemar_tests(pre, rand)
+    assert res.pvalue.shape == (3, 2, 2)
+    for layer, s, r in itertools.product(range(3), range(2), range(2)):
+        b = int(np.sum(pre[layer, r] & ~rand[layer, s, r]))
+        c = int(np.sum(~pre[layer, r] & rand[layer, s, r]))
+        assert (res.pre_only[layer, s, r], res.rand_only[layer, s, r]) == (b, c)
+        # Exact McNemar = two-sided exact binomial test of b successes in b + c at 1/2.
+        expected = 1.0 if b + c == 0 else sps.binomtest(b, b + c, 0.5).pvalue
+        np.testing.assert_allclose(res.pvalue[layer, s, r], expected, rtol=1e-10)
+        assert res.statistic[layer, s, r] == min(b, c)
+
+
+def test_mcnemar_hand_computed():
+    # b = 5 discordant for pretrained, c = 0: p = 2 * (1/2)^5 = 0.0625 (binomial formula).
+    pre = np.r_[np.ones(5), np.zeros(3)].astype(bool)[None]
+    rand = np.zeros((1, 1, 8), dtype=bool)
+    res = mcnemar_tests(pre, rand)
+    np.testing.assert_allclose(res.pvalue, [[[0.0625]]])
+
+
+def test_mcnemar_not_liberal_under_null(seed):
+    # 300 null simulations x 5 seeds x 2 repeats; the exact test is conservative: the mean
+    # rejection rate must not exceed 0.05 + 4 binomial sds of 300 (observed 0.025-0.04).
+    rng = np.random.default_rng(seed)
+    rates = [
+        np.mean(mcnemar_tests(d["correct_pre"], d["correct_rand"]).pvalue <= 0.05)
+        for d in (simulate(rng, mu_pre=0.3, mu_rand=0.3) for _ in range(300))
+    ]
+    assert np.mean(rates) <= 0.05 + binomial_tolerance(0.05, 300)
+
+
+# --------------------------------------------------------------------------- Nadeau-Bengio
+
+
+def _slow_corrected_ttest(pre, rand, folds):
+    """Loops over repeats and folds, straight from Nadeau & Bengio (2003), eq. for t."""
+    xs, ratios = [], []
+    n = pre.shape[-1]
+    for r in range(folds.shape[0]):
+        for k in np.unique(folds[r]):
+            test = folds[r] == k
+            acc_pre = pre[r, test].mean()
+            acc_rand = np.mean([rand[s, r, test].mean() for s in range(rand.shape[0])])
+            xs.append(acc_pre - acc_rand)
+            ratios.append(test.sum() / (n - test.sum()))
+    xs = np.array(xs)
+    j = xs.size
+    t = xs.mean() / np.sqrt((1 / j + np.mean(ratios)) * xs.var(ddof=1))
+    return t, 2 * sps.t.sf(abs(t), j - 1)
+
+
+def test_corrected_ttest_equals_slow_formula(seed):
+    rng = np.random.default_rng(seed)
+    d = simulate(rng, n_layers=2, n_images=53, n_repeats=3, n_folds=4)  # unequal folds
+    res = corrected_resampled_ttest(d["correct_pre"], d["correct_rand"], d["folds"])
+    assert res.df == 11 and res.differences.shape == (2, 12)
+    for layer in range(2):
+        t, p = _slow_corrected_ttest(d["correct_pre"][layer], d["correct_rand"][layer], d["folds"])
+        np.testing.assert_allclose([res.statistic[layer], res.pvalue[layer]], [t, p], rtol=1e-10)
+
+
+def test_corrected_ttest_relation_to_scipy_ttest(seed):
+    # Without the correction term the statistic is scipy's one-sample t of the differences;
+    # the correction scales it by sqrt((1/J) / (1/J + n_test/n_train)).
+    rng = np.random.default_rng(seed)
+    d = simulate(rng, n_images=100, n_repeats=2, n_folds=5)
+    res = corrected_resampled_ttest(d["correct_pre"], d["correct_rand"], d["folds"], alternative="greater")
+    naive = sps.ttest_1samp(res.differences[0], 0.0)
+    j = res.differences.shape[1]
+    np.testing.assert_allclose(res.test_train_ratio, 0.25)
+    np.testing.assert_allclose(res.statistic[0], naive.statistic * np.sqrt((1 / j) / (1 / j + 0.25)), rtol=1e-12)
+    np.testing.assert_allclose(res.pvalue[0], sps.t.sf(res.statistic[0], j - 1), rtol=1e-12)
+
+
+def test_corrected_ttest_constant_differences_give_nan():
+    pre = np.ones((1, 2, 10), dtype=bool)
+    rand = np.ones((1, 2, 2, 10), dtype=bool)
+    folds = np.tile(np.arange(10) % 2, (2, 1))
+    res = corrected_resampled_ttest(pre, rand, folds)
+    assert np.isnan(res.statistic[0]) and np.isnan(res.pvalue[0])
+
+
+def test_corrected_ttest_level_and_power(seed):
+    # 300 null simulations with highly correlated repeats (5 repeats, sticky 0.9): rejection
+    # must not exceed 0.05 + 4 binomial sds (observed 0.03; the test is conservative when
+    # training sets hardly matter). Planted gain 0.13: power >= 0.8 over 100 (observed 0.97).
+    rng = np.random.default_rng(seed)
+    null = sum(
+        corrected_resampled_ttest(d["correct_pre"], d["correct_rand"], d["folds"]).pvalue[0] <= 0.05
+        for d in (simulate(rng, mu_pre=0.3, mu_rand=0.3, n_repeats=5, sticky=0.9) for _ in range(300))
+    )
+    assert null / 300 <= 0.05 + binomial_tolerance(0.05, 300)
+    power = sum(
+        corrected_resampled_ttest(d["correct_pre"], d["correct_rand"], d["folds"]).pvalue[0] <= 0.05
+        for d in (simulate(rng, n_repeats=5, sticky=0.9) for _ in range(100))
+    )
+    assert power >= 80
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input():
+    rng = np.random.default_rng(0)
+    pre, rand = _data(rng)
+    with pytest.raises(InputValueError, match=r"`alternative` must be one of 'two-sided', 'greater', 'less', got 'both'"):
+        sign_flip_test(pre, rand, alternative="both")
+    with pytest.raises(InputValueError, match=r"`n_resamples` must be >= 1, got 0"):
+        sign_flip_test(pre, rand, n_resamples=0)
+    with pytest.raises(InputTypeError, match=r"`n_resamples` must be an integer"):
+        sign_flip_test(pre, rand, n_resamples=10.0)
+    with pytest.raises(InputValueError, match=r"`groups` must have shape \(n_images,\) = \(12,\)"):
+        sign_flip_test(pre, rand, np.arange(5))
+    with pytest.raises(InputValueError, match=r"must describe the same layers, repeats and images"):
+        mcnemar_tests(pre, rand[:, :, :1])
+    folds = np.tile(np.arange(12) % 3, (2, 1))
+    with pytest.raises(InputValueError, match=r"`folds` must have shape \(n_repeats, n_images\) = \(2, 12\)"):
+        corrected_resampled_ttest(pre, rand, folds[:1])
+    with pytest.raises(NotEnoughDataError, match=r"`folds` has a single fold in repeat 1"):
+        corrected_resampled_ttest(pre, rand, np.stack([folds[0], np.zeros(12, int)]))
+    with pytest.raises(InputValueError, match=r"`folds` must hold integer fold indices"):
+        corrected_resampled_ttest(pre, rand, folds + 0.5)
+    with pytest.raises(InputValueError, match=r"`alternative` must be one of"):
+        corrected_resampled_ttest(pre, rand, folds, alternative="two")
