@@ -2,5 +2,6 @@
 
 from layergain.probes.folds import check_foldable, make_folds
 from layergain.probes.linear import ProbeResult, ProbeSettings, cross_val_probe
+from layergain.probes.metrics import classification_metrics, confusion
 
-__all__ = ["make_folds", "check_foldable", "cross_val_probe", "ProbeResult", "ProbeSettings"]
+__all__ = ["make_folds", "check_foldable", "cross_val_probe", "ProbeResult", "ProbeSettings", "classification_metrics", "confusion"]

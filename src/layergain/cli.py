@@ -1,0 +1,135 @@
+"""Command line: parse, call the pipeline, print, exit codes.
+
+Exit codes: 0 success, 2 a user error (one line on stderr saying what and how to fix it),
+130 interrupted, 1 an unexpected failure (a bug: traceback shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from layergain import __version__
+from layergain.errors import LayergainError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for every user error
+        self.exit(2, f"layergain: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH", help="class-per-folder directory or manifest CSV "
+                   "(path,label[,group]); default: the bundled Kather 2016 sample")
+    p.add_argument("--group-column", metavar="NAME", help="manifest column with patient/slide ids "
+                   "for grouped folds (default: 'group' when present)")
+    p.add_argument("--max-per-class", type=_positive_int, metavar="N", help="stratified random subset of N images per class")
+    p.add_argument("--skip-bad-images", action="store_true", help="leave out unreadable images (listed in the report) instead of stopping")
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="efficientnet_lite0", metavar="NAME",
+                   help="efficientnet_lite0 (default, bundled weights), lite1/lite2, or a torchvision/timm model name")
+    p.add_argument("--weights", metavar="FILE", help="local state dict of the pretrained weights "
+                   "(default: bundled for EfficientNet-Lite, else the library's download)")
+    p.add_argument("--layers", metavar="A,B,…", help="module names to probe instead of the default list")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="layergain", description="Per-layer knowledge gain of ImageNet-pretrained CNNs over random weights.")
+    parser.add_argument("--version", action="version", version=f"layergain {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
+    _add_data_options(run)
+    _add_model_options(run)
+    run.add_argument("--out", metavar="DIR", help="output folder (default: reports/<set name>)")
+    run.add_argument("--seeds", type=_positive_int, default=5, metavar="N", help="random-weight networks, seeds 0..N-1 (default 5)")
+    run.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
+    run.add_argument("--repeats", type=_positive_int, default=1, metavar="R", help="repeats of the k-fold CV (default 1)")
+    run.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="images are resized to PX×PX (default 224)")
+    run.add_argument("--pooling", choices=("avg", "max", "avgmax"), default="avg", help="feature-map pooling (default avg)")
+    run.add_argument("--boot", type=_positive_int, default=2000, metavar="B", help="bootstrap draws (default 2000)")
+    run.add_argument("--permutations", type=_positive_int, default=9999, metavar="P", help="sign-flip permutations (default 9999)")
+    run.add_argument("--confidence", type=float, default=0.95, metavar="C", help="interval level (default 0.95)")
+    run.add_argument("--probe-c", type=float, default=1.0, metavar="C", help="inverse L2 strength of the probe (default 1.0)")
+    run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of folds, subsets and resampling (default 0)")
+    run.add_argument("--cache", metavar="DIR", help="feature cache (default $XDG_CACHE_HOME/layergain or ~/.cache/layergain)")
+    run.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+    layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
+    _add_model_options(layers)
+    layers.add_argument("--all", action="store_true", help="list every module name instead")
+    return parser
+
+
+def _log(quiet: bool):
+    return (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+
+
+def _cmd_run(args) -> int:
+    from layergain.pipeline import RunConfig, run
+
+    config = RunConfig(
+        data=args.data, out=args.out, model=args.model, weights=args.weights, seeds=args.seeds, folds=args.folds,
+        repeats=args.repeats, max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,
+        boot=args.boot, permutations=args.permutations, confidence=args.confidence, seed=args.seed, cache=args.cache,
+        group_column=args.group_column, layers=args.layers.split(",") if args.layers else None,
+        batch_size=args.batch_size, device=args.device, probe_c=args.probe_c, skip_bad_images=args.skip_bad_images,
+        quiet=args.quiet, progress=not args.quiet and sys.stderr.isatty(),
+        command="layergain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+    output = run(config, log=_log(args.quiet))
+    if not args.quiet:
+        print(f"report: {output.out / 'report.html'}  ({output.timings['total']:.0f} s)")
+    return 0
+
+
+def _cmd_layers(args) -> int:
+    from layergain.models import load_backbone
+
+    backbone = load_backbone(args.model, weights=None, seed=0, layers=args.layers.split(",") if args.layers else None)
+    if args.all:
+        for name, module in backbone.module.named_modules():
+            if name:
+                print(f"{name}\t{type(module).__name__}")
+        return 0
+    print(f"{'layer':<14}{'module':<14}{'depth':>6}{'rel. depth':>11}{'width':>7}{'params to layer':>17}")
+    for layer in backbone.layers:
+        print(f"{layer.name:<14}{layer.module:<14}{layer.depth:>6}{layer.relative_depth:>11.3f}{layer.width:>7}{layer.params_to_layer:>17,}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    commands = {"run": _cmd_run, "layers": _cmd_layers}
+    try:
+        return commands[args.command](args)
+    except LayergainError as exc:
+        message = str(exc).replace("\n", " ")
+        print(f"layergain: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("layergain: interrupted; no results were written (the feature cache keeps finished chunks).", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

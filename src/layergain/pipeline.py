@@ -1,0 +1,381 @@
+"""The study, composed: image set → networks → features → probes / similarity → statistics →
+results → report. The CLI is a thin layer over :func:`run`, :func:`extract` and :func:`compare`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import xarray as xr
+
+from layergain import __version__
+from layergain.data import ImageSet, load_image_set
+from layergain.errors import InputValueError, OutputError
+from layergain.features import FeatureCache, default_cache_dir, extract_features
+from layergain.models import DEFAULT_MODEL, load_backbone
+from layergain.probes import ProbeSettings, check_foldable, classification_metrics, cross_val_probe, make_folds
+from layergain.results import schema as S
+from layergain.results.build import gain_dataset, probe_dataset
+from layergain.results.io import save_results
+from layergain.validation import check_choice, check_int, check_probability
+
+__all__ = ["RunConfig", "RunOutput", "run"]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunConfig:
+    """Settings of one study run (one image set, one backbone). Defaults are the CLI's."""
+
+    data: str | None = None
+    out: str | None = None
+    model: str = DEFAULT_MODEL
+    weights: str | None = None
+    seeds: int = 5
+    folds: int = 5
+    repeats: int = 1
+    max_per_class: int | None = None
+    image_size: int = 224
+    pooling: str = "avg"
+    boot: int = 2000
+    permutations: int = 9999
+    confidence: float = 0.95
+    seed: int = 0
+    cache: str | None = None
+    group_column: str | None = None
+    layers: list[str] | None = None
+    batch_size: int = 32
+    device: str = "cpu"
+    probe_c: float = 1.0
+    skip_bad_images: bool = False
+    quiet: bool = False
+    progress: bool = False
+    command: str = ""
+
+    def validate(self) -> None:
+        check_int(self.seeds, "seeds", minimum=1)
+        check_int(self.folds, "folds", minimum=2)
+        check_int(self.repeats, "repeats", minimum=1)
+        check_int(self.image_size, "image_size", minimum=32)
+        check_int(self.boot, "boot", minimum=100)
+        check_int(self.permutations, "permutations", minimum=99)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.seed, "seed", minimum=0)
+        if self.max_per_class is not None:
+            check_int(self.max_per_class, "max_per_class", minimum=2)
+        check_choice(self.pooling, "pooling", ("avg", "max", "avgmax"))
+        check_probability(self.confidence, "confidence")
+        if not self.probe_c > 0:
+            raise InputValueError(f"`probe_c` must be > 0, got {self.probe_c}.")
+
+
+@dataclass
+class RunOutput:
+    """Where a run wrote its files, and its results."""
+
+    out: Path
+    results: xr.Dataset
+    files: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    """Independent random streams of a run, derived from one seed (order fixed forever)."""
+    names = ["folds", "bootstrap", "signflip", "sweetspot", "trend", "similarity"]
+    return dict(zip(names, np.random.SeedSequence(seed).spawn(len(names))))
+
+
+def _out_dir(config: RunConfig, image_set: ImageSet) -> Path:
+    out = Path(config.out) if config.out else Path("reports") / image_set.name
+    return out.expanduser()
+
+
+def _check_out_dir(out: Path) -> None:
+    """Fail before any work if ``out`` cannot receive the results."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output path {out} is a file; pass a folder with --out.")
+    parent = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {out} is not writable (no write permission on {parent}); choose another --out.")
+
+
+def run(config: RunConfig, log: Log | None = None) -> RunOutput:
+    """Run the whole study on one image set and write results, report and figures.
+
+    Files are written to a staging folder beside ``out`` and moved in only when everything
+    succeeded: an error or an interruption leaves ``out`` as it was.
+    """
+    log = log or (lambda message: None)
+    config.validate()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    image_set = load_image_set(
+        config.data,
+        group_column=config.group_column,
+        max_per_class=config.max_per_class,
+        seed=config.seed,
+        skip_bad_images=config.skip_bad_images,
+    )
+    check_foldable(image_set.labels, image_set.groups, config.folds, image_set.class_names)
+    out = _out_dir(config, image_set)
+    _check_out_dir(out)
+    cache = FeatureCache(config.cache or default_cache_dir())
+    streams = _streams(config.seed)
+    log(
+        f"{image_set.name}: {len(image_set)} images, {len(image_set.class_names)} classes"
+        + (f", groups from {image_set.group_column!r}" if image_set.groups is not None else "")
+    )
+    timings["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    folds = make_folds(
+        image_set.labels, image_set.groups, folds=config.folds, repeats=config.repeats,
+        seed=np.random.default_rng(streams["folds"]),
+    )
+    inits, seeds, features, backbone_info = _extract_all(config, image_set, cache, log)
+    timings["features"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    layers = backbone_info["layers"]
+    probes = _probe_all(config, image_set, features, inits, layers, folds, log)
+    timings["probes"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    similarity = _similarity(features, inits, log)
+    timings["similarity"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    correct = probes["prediction"] == image_set.labels  # (init, layer, repeat, image)
+    stats = _statistics(config, image_set, correct, folds, layers, inits, streams)
+    timings["statistics"] = time.perf_counter() - t
+
+    results = xr.merge([probes["dataset"], stats, similarity], combine_attrs="drop_conflicts", join="outer")
+    results = results.reindex({S.INIT: inits})
+    results.attrs = _attrs(config, image_set, backbone_info, inits, seeds, probes, timings)
+    files = _write(out, results, log)
+    timings["total"] = time.perf_counter() - t0
+    return RunOutput(out=out, results=results, files=files, timings=timings)
+
+
+def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, log: Log):
+    inits, seeds, features = [], [], {}
+    info: dict = {}
+    plan = [("pretrained", None)] + [(S.random_init_name(s), s) for s in range(config.seeds)]
+    for init, seed in plan:
+        weights = (config.weights or "pretrained") if seed is None else None
+        backbone = load_backbone(config.model, weights=weights, seed=seed, layers=config.layers)
+        if seed is None:
+            info = {
+                "layers": backbone.layers,
+                "weights_source": backbone.weights_source,
+                "weights_sha256": backbone.weights_sha256,
+                "mean": backbone.mean,
+                "std": backbone.std,
+            }
+        t = time.perf_counter()
+        features[init] = extract_features(
+            backbone,
+            image_set,
+            image_size=config.image_size,
+            pooling=config.pooling,
+            batch_size=config.batch_size,
+            device=config.device,
+            cache=cache,
+            progress=config.progress,
+        )
+        log(f"features {init}: {time.perf_counter() - t:.1f} s")
+        inits.append(init)
+        seeds.append(-1 if seed is None else seed)
+    return inits, seeds, features, info
+
+
+def _probe_all(config, image_set, features, inits, layers, folds, log):
+    from tqdm.auto import tqdm
+
+    settings = ProbeSettings(C=config.probe_c)
+    n_classes = len(image_set.class_names)
+    shape = (len(inits), len(layers), folds.shape[0], len(image_set))
+    prediction = np.empty(shape, dtype=np.int64)
+    probability = np.empty((*shape, n_classes), dtype=np.float32)
+    not_converged = 0
+    bar = tqdm(total=len(inits) * len(layers), desc="probes", unit="fit", disable=not config.progress, leave=False)
+    for i, init in enumerate(inits):
+        for j, layer in enumerate(layers):
+            result = cross_val_probe(features[init][layer.name], image_set.labels, folds, n_classes=n_classes, settings=settings)
+            prediction[i, j], probability[i, j] = result.prediction, result.probability
+            not_converged += result.not_converged
+            bar.update()
+    bar.close()
+    metrics = classification_metrics(prediction, image_set.labels, n_classes)
+    dataset = probe_dataset(
+        inits=inits,
+        seeds=[-1 if init == S.PRETRAINED else int(init.removeprefix(S.RANDOM_PREFIX)) for init in inits],
+        layers=layers,
+        relpaths=image_set.relpaths,
+        labels=image_set.labels,
+        class_names=image_set.class_names,
+        groups=image_set.groups,
+        sha256=image_set.sha256,
+        folds=folds,
+        prediction=prediction,
+        probability=probability,
+        metrics=metrics,
+    )
+    log(f"probes: {len(inits) * len(layers) * folds.shape[0] * config.folds} fits, {not_converged} not converged")
+    return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
+
+
+def _similarity(features, inits, log) -> xr.Dataset:
+    from layergain.similarity import layer_similarity
+
+    ordered = {init: features[init] for init in inits}
+    ds = layer_similarity(ordered, pretrained=S.PRETRAINED)
+    log("similarity: done")
+    return ds
+
+
+def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr.Dataset:
+    from layergain import stats
+
+    pre, rand = correct[0], np.moveaxis(correct[1:], 0, 1)  # (L, R, N), (L, S, R, N)
+    boot = _bootstrap(config, image_set, pre, rand, streams["bootstrap"])
+    signflip = stats.sign_flip_test(
+        pre, rand, image_set.groups, n_resamples=config.permutations, seed=np.random.default_rng(streams["signflip"])
+    )
+    ttest = stats.corrected_resampled_ttest(pre, rand, folds)
+    tests = {
+        "signflip": signflip,
+        "signflip_attrs": {
+            "test": f"paired sign-flip permutation test ({signflip.alternative})",
+            "n_resamples": signflip.n_resamples,
+            "exact": int(signflip.exact),
+            "resampling_unit": signflip.resampling_unit,
+        },
+        "p_holm": stats.adjust_pvalues(signflip.pvalue, "holm"),
+        "p_bh": stats.adjust_pvalues(signflip.pvalue, "fdr_bh"),
+        "ttest": ttest,
+        "ttest_p_holm": stats.adjust_pvalues(ttest.pvalue, "holm"),
+        "mcnemar": stats.mcnemar_tests(pre, rand),
+    }
+    effects = stats.gain_effect_sizes(pre, rand)
+    relative_depth = np.array([layer.relative_depth for layer in layers])
+    trend = stats.depth_trend(boot, relative_depth, seed=np.random.default_rng(streams["trend"]))
+    sweet = stats.sweet_spot(
+        pre, image_set.groups, np.array([layer.params_to_layer for layer in layers]),
+        n_resamples=config.permutations, seed=np.random.default_rng(streams["sweetspot"]),
+    )
+    return gain_dataset([layer.name for layer in layers], inits[1:], boot, tests, effects, trend, sweet)
+
+
+def _bootstrap(config, image_set, pre, rand, stream):
+    """Hierarchical bootstrap, stratified by class where it can be.
+
+    With groups, strata are the groups' dominant classes; where some class has a single group
+    (e.g. a tissue type seen on one slide) stratification is impossible and whole groups are
+    resampled without strata (the plain cluster bootstrap). The results' ``stratified_by``
+    attribute and the report say which was used.
+    """
+    from layergain import stats
+    from layergain.errors import NotEnoughDataError
+
+    kwargs = dict(n_boot=config.boot, confidence=config.confidence)
+    try:
+        return stats.bootstrap_gain(pre, rand, image_set.labels, image_set.groups, seed=np.random.default_rng(stream), **kwargs)
+    except NotEnoughDataError:
+        if image_set.groups is None:
+            raise
+        return stats.bootstrap_gain(
+            pre, rand, image_set.labels, image_set.groups, stratify=False, seed=np.random.default_rng(stream), **kwargs
+        )
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "layergain": __version__}
+    for dist in ("torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "statsmodels", "pingouin", "xarray", "netCDF4"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def _attrs(config, image_set, info, inits, seeds, probes, timings) -> dict:
+    settings: ProbeSettings = probes["settings"]
+    return {
+        "title": f"layergain run: {image_set.name}",
+        "dataset": image_set.name,
+        "data_source": image_set.source,
+        "data_content_sha256": image_set.content_sha256,
+        "n_images": len(image_set),
+        "class_names": json.dumps(list(image_set.class_names)),
+        "class_counts": json.dumps(image_set.counts),
+        "group_column": image_set.group_column or "",
+        "n_groups": int(np.unique(image_set.groups).size) if image_set.groups is not None else 0,
+        "skipped_images": json.dumps(list(image_set.skipped)),
+        "max_per_class": config.max_per_class or 0,
+        "backbone": config.model,
+        "weights_source": info["weights_source"],
+        "weights_sha256": info["weights_sha256"],
+        "input_mean": list(info["mean"]),
+        "input_std": list(info["std"]),
+        "image_size": config.image_size,
+        "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
+        "pooling": config.pooling,
+        "probe": settings.describe(),
+        "probe_C": settings.C,
+        "probe_not_converged": probes["not_converged"],
+        "folds": config.folds,
+        "repeats": config.repeats,
+        "cv": ("StratifiedGroupKFold" if image_set.groups is not None else "StratifiedKFold") + ", shuffled",
+        "seeds": list(seeds[1:]),
+        "random_init": "architecture's default initialisation under torch.manual_seed(seed)",
+        "seed": config.seed,
+        "n_boot": config.boot,
+        "n_permutations": config.permutations,
+        "confidence": config.confidence,
+        "versions": json.dumps(_versions()),
+        "command": config.command or " ".join(sys.argv),
+        "config": json.dumps({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}, default=str),
+        "timings_s": json.dumps({k: round(v, 2) for k, v in timings.items()}),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write(out: Path, results: xr.Dataset, log: Log) -> list[Path]:
+    """Write every file into a staging folder, then move them into ``out``."""
+    from layergain.report import write_report
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        save_results(results, staging / "results.nc")
+        write_report(results, staging)
+        moved = []
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        # results.nc last: its presence marks a complete run
+        files.sort(key=lambda p: p.name == "results.nc")
+        for src in files:
+            dst = out / src.relative_to(staging)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            moved.append(dst)
+        log(f"wrote {len(moved)} files to {out}")
+        return moved
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

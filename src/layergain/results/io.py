@@ -1,0 +1,82 @@
+"""Save and load results as netCDF (netCDF4 engine), atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from layergain.errors import DataError, OutputError
+
+__all__ = ["save_results", "load_results", "netcdf_safe_attrs"]
+
+
+def netcdf_safe_attrs(attrs: dict) -> dict:
+    """Attrs a netCDF file can hold: str, numbers, 1-D numeric lists; the rest as JSON strings."""
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = int(value)
+        elif isinstance(value, (str, int, float, np.integer, np.floating)):
+            out[key] = value
+        elif value is None:
+            out[key] = ""
+        elif isinstance(value, (list, tuple, np.ndarray)) and len(value) and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+        ):
+            out[key] = np.asarray(value)
+        else:
+            out[key] = json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind in "fiub" and var.ndim >= 2:
+            enc[name] = {"zlib": True, "complevel": 4}
+    return enc
+
+
+def save_results(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` (netCDF4) through a temporary file and a rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves the previous file
+    (if any) in place.
+    """
+    path = Path(path)
+    ds = ds.copy()
+    ds.attrs = netcdf_safe_attrs(ds.attrs)
+    for name in list(ds.variables):
+        ds[name].attrs = netcdf_safe_attrs(ds[name].attrs)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_results(path: str | Path) -> xr.Dataset:
+    """Read a results file written by :func:`save_results` fully into memory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.nc"
+    if not path.is_file():
+        raise DataError(f"results file does not exist: {path}. Pass a run folder or its results.nc.")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return ds.load()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read results file {path}: {exc}") from exc
