@@ -1,0 +1,108 @@
+"""Feature extraction: hooks capture what the network computes, pooling, the on-disk cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from layergain.data import load_image_set
+from layergain.errors import DataError, InputValueError
+from layergain.features import FeatureCache, extract_features
+from layergain.features.images import load_rgb
+from layergain.models import load_backbone
+from tests.helpers import make_folder_set
+
+SIZE = 96  # small images keep the CPU tests fast; 224 is the default
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    return load_image_set(max_per_class=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return load_backbone()
+
+
+def _manual_stem_and_head(backbone, paths):
+    """Obvious reference: run the network's modules by hand, NCHW, float32, one image at a time."""
+    m = backbone.module
+    mean = torch.tensor(backbone.mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.std).view(1, 3, 1, 1)
+    stems, heads = [], []
+    with torch.no_grad():
+        for p in paths:
+            x = torch.from_numpy(load_rgb(p, SIZE)).permute(2, 0, 1)[None].float() / 255
+            x = (x - mean) / std
+            stem = m.bn1(m.conv_stem(x))
+            head = m.bn2(m.conv_head(m.blocks(stem)))
+            stems.append(stem.mean((2, 3)))
+            heads.append(head.mean((2, 3)))
+    return torch.cat(stems).numpy(), torch.cat(heads).numpy()
+
+
+def test_hooks_capture_every_layer_as_the_network_computes_it(lite0, small_set):
+    feats = extract_features(lite0, small_set, image_size=SIZE, batch_size=5)
+    assert list(feats) == [layer.name for layer in lite0.layers]
+    for layer in lite0.layers:
+        assert feats[layer.name].shape == (len(small_set), layer.width)
+        assert feats[layer.name].dtype == np.float32
+    stem, head = _manual_stem_and_head(lite0, small_set.paths)
+    np.testing.assert_allclose(feats["stem"], stem, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(feats["head"], head, rtol=1e-3, atol=1e-3)
+
+
+def test_pooling_variants(lite0, small_set):
+    avg = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="avg")
+    mx = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="max")
+    both = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="avgmax")
+    for name in ("stem", "head"):
+        np.testing.assert_array_equal(both[name], np.concatenate([avg[name], mx[name]], axis=1))
+        assert np.all(mx[name] >= avg[name] - 1e-6)
+    with pytest.raises(InputValueError, match="`pooling` must be one of"):
+        extract_features(lite0, small_set, pooling="median")
+
+
+def test_cache_is_reused_for_subsets_and_never_reads_images_again(tmp_path, lite0):
+    root = make_folder_set(tmp_path / "set", per_class=2, classes=3)
+    full = load_image_set(root)
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_features(lite0, full, image_size=SIZE, cache=cache, chunk_size=4)
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2  # 6 images in chunks of 4
+    # Destroy the image files: a cached extraction must not need them.
+    for p in full.paths:
+        p.write_bytes(b"gone")
+    again = extract_features(lite0, full, image_size=SIZE, cache=cache)
+    reordered = extract_features(lite0, full.subset(np.array([5, 0, 3])), image_size=SIZE, cache=cache)
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name])
+        np.testing.assert_array_equal(first[name][[5, 0, 3]], reordered[name])
+    # another configuration (image size) is another cache entry and needs the images
+    with pytest.raises(DataError, match="cannot decode image"):
+        extract_features(lite0, full, image_size=SIZE + 32, cache=cache)
+
+
+def test_interrupted_extraction_resumes_from_finished_chunks(tmp_path, lite0):
+    root = make_folder_set(tmp_path / "set", per_class=2, classes=3)
+    full = load_image_set(root)
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(lite0, full.subset(np.arange(4)), image_size=SIZE, cache=cache)  # "interrupted" after 4
+    calls = []
+    handle = lite0.module.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+    try:
+        resumed = extract_features(lite0, full, image_size=SIZE, cache=cache)
+    finally:
+        handle.remove()
+    assert sum(calls) == 2  # only the two missing images went through the network
+    fresh = extract_features(lite0, full, image_size=SIZE)
+    for name in fresh:
+        np.testing.assert_allclose(resumed[name], fresh[name], rtol=1e-5, atol=1e-5)
+
+
+def test_random_twin_features_differ_from_pretrained(lite0, small_set):
+    rand = load_backbone(weights=None, seed=0)
+    a = extract_features(lite0, small_set.subset(np.arange(2)), image_size=SIZE)
+    b = extract_features(rand, small_set.subset(np.arange(2)), image_size=SIZE)
+    assert not np.allclose(a["blocks.3.0"], b["blocks.3.0"])
