@@ -105,7 +105,7 @@ def _as_bool_array(x: Any, name: str, ndims: tuple[int, ...], shape_doc: str) ->
         if np.any(bad):
             raise InputValueError(
                 f"`{name}` must hold booleans or 0/1 (correct / wrong), got {int(bad.sum())} "
-                f"value(s) outside {{0, 1}}, e.g. {arr[bad].flat[0]!r}. Pass "
+                f"value(s) outside {{0, 1}}, e.g. {arr[bad].flat[0].item()!r}. Pass "
                 "`prediction == label`, not accuracies or probabilities."
             )
         arr = arr.astype(bool)

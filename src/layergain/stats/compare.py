@@ -230,6 +230,17 @@ def _interaction(sets: list[_Set]) -> InteractionTest:
     lrt = np.full(n_layers, np.nan)
     failure = np.full(n_layers, "", dtype=object)
     for layer in range(n_layers):
+        extreme = [
+            f"{kind} accuracy {cell[layer].mean():g} in {s.name}"
+            for s, p, r in zip(sets, pre, rand)
+            for kind, cell in (("pretrained", p), ("random", r))
+            if cell[layer].mean() in (0.0, 1.0)
+        ]
+        if extreme:
+            # The model is saturated in the (network, set) cells: a cell mean of 0 or 1 puts its
+            # log odds at infinity (perfect separation), and no finite estimate exists.
+            failure[layer] = "GLM fit impossible (perfect separation): " + "; ".join(extreme)
+            continue
         y = np.concatenate([np.concatenate([p[layer], r[layer]]) for p, r in zip(pre, rand)])
         wald[layer], lrt[layer], failure[layer] = _fit_layer(y, x, inter, cluster_ids)
     df = len(sets) - 1

@@ -47,7 +47,7 @@ def cohen_h(p1: Any, p2: Any) -> np.ndarray:
             raise InputTypeError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
         arr = arr.astype(np.float64)
         if np.any(np.isnan(arr)) or np.any((arr < 0) | (arr > 1)):
-            raise InputValueError(f"`{name}` must hold proportions in [0, 1] without NaN, got {arr!r}.")
+            raise InputValueError(f"`{name}` must hold proportions in [0, 1] without NaN, got {arr.tolist()!r}.")
         arrays.append(arr)
     return np.asarray(proportion_effectsize(arrays[0], arrays[1]), dtype=np.float64)
 

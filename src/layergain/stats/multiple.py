@@ -82,7 +82,7 @@ def adjust_pvalues(
     if outside.any():
         raise InputValueError(
             f"`pvalues` must lie in [0, 1] (NaN allowed for tests that could not be computed), got "
-            f"{int(outside.sum())} value(s) outside, e.g. {p[outside].flat[0]!r}."
+            f"{int(outside.sum())} value(s) outside, e.g. {float(p[outside].flat[0])!r}."
         )
     if p.ndim == 0:
         return _adjust_family(p.reshape(1), method).reshape(())

@@ -59,16 +59,18 @@ def slope_weights(relative_depth: np.ndarray) -> np.ndarray:
 
 
 def _spearman_permutation_p(x: np.ndarray, y: np.ndarray, n_resamples: int, rng: np.random.Generator) -> float:
-    def rho(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
-        ra = sps.rankdata(a, axis=axis)
+    """Permutation p-value of Spearman's rho: ``y`` permuted against fixed ``x`` (n! orderings)."""
+    rx = sps.rankdata(x)
+    rx = rx - rx.mean()
+
+    def rho(b: np.ndarray, axis: int) -> np.ndarray:
         rb = sps.rankdata(b, axis=axis)
-        ra = ra - ra.mean(axis=axis, keepdims=True)
         rb = rb - rb.mean(axis=axis, keepdims=True)
-        den = np.sqrt(np.sum(ra**2, axis=axis) * np.sum(rb**2, axis=axis))
-        return np.sum(ra * rb, axis=axis) / den
+        rb = np.moveaxis(rb, axis, -1)
+        return (rb @ rx) / np.sqrt(np.sum(rb**2, axis=-1) * np.sum(rx**2))
 
     res = sps.permutation_test(
-        (x, y), rho, permutation_type="pairings", vectorized=True, n_resamples=n_resamples, rng=rng
+        (y,), rho, permutation_type="pairings", vectorized=True, n_resamples=n_resamples, rng=rng
     )
     return float(res.pvalue)
 
