@@ -38,6 +38,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-column", metavar="NAME", help="manifest column with patient/slide ids "
                    "for grouped folds (default: 'group' when present)")
     p.add_argument("--max-per-class", type=_positive_int, metavar="N", help="stratified random subset of N images per class")
+    p.add_argument("--data-card", metavar="FILE", help="Markdown data card of the set (default: DATA_CARD.md beside "
+                   "the images, else data_cards/<set name>.md)")
     p.add_argument("--skip-bad-images", action="store_true", help="leave out unreadable images (listed in the report) instead of stopping")
 
 
@@ -90,7 +92,7 @@ def _cmd_run(args) -> int:
         data=args.data, out=args.out, model=args.model, weights=args.weights, seeds=args.seeds, folds=args.folds,
         repeats=args.repeats, max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,
         boot=args.boot, permutations=args.permutations, confidence=args.confidence, seed=args.seed, cache=args.cache,
-        group_column=args.group_column, layers=args.layers.split(",") if args.layers else None,
+        group_column=args.group_column, data_card=args.data_card, layers=args.layers.split(",") if args.layers else None,
         batch_size=args.batch_size, device=args.device, probe_c=args.probe_c, skip_bad_images=args.skip_bad_images,
         quiet=args.quiet, progress=not args.quiet and sys.stderr.isatty(),
         command="layergain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from layergain import __version__
-from layergain.data import ImageSet, load_image_set
+from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, OutputError
 from layergain.features import FeatureCache, default_cache_dir, extract_features
 from layergain.models import DEFAULT_MODEL, load_backbone
@@ -55,6 +55,7 @@ class RunConfig:
     seed: int = 0
     cache: str | None = None
     group_column: str | None = None
+    data_card: str | None = None
     layers: list[str] | None = None
     batch_size: int = 32
     device: str = "cpu"
@@ -129,6 +130,7 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
         skip_bad_images=config.skip_bad_images,
     )
     check_foldable(image_set.labels, image_set.groups, config.folds, image_set.class_names)
+    card = find_data_card(image_set, config.data_card)
     out = _out_dir(config, image_set)
     _check_out_dir(out)
     cache = FeatureCache(config.cache or default_cache_dir())
@@ -163,7 +165,7 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
 
     results = xr.merge([probes["dataset"], stats, similarity], combine_attrs="drop_conflicts", join="outer")
     results = results.reindex({S.INIT: inits})
-    results.attrs = _attrs(config, image_set, backbone_info, inits, seeds, probes, timings)
+    results.attrs = _attrs(config, image_set, card, backbone_info, inits, seeds, probes, timings)
     files = _write(out, results, log)
     timings["total"] = time.perf_counter() - t0
     return RunOutput(out=out, results=results, files=files, timings=timings)
@@ -313,12 +315,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _attrs(config, image_set, info, inits, seeds, probes, timings) -> dict:
+def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict:
     settings: ProbeSettings = probes["settings"]
     return {
         "title": f"layergain run: {image_set.name}",
         "dataset": image_set.name,
         "data_source": image_set.source,
+        "data_card": card.id if card else "",
+        "data_card_summary": card.summary if card else "",
         "data_content_sha256": image_set.content_sha256,
         "n_images": len(image_set),
         "class_names": json.dumps(list(image_set.class_names)),
