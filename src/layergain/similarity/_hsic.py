@@ -79,6 +79,14 @@ def _starts(widths: Sequence[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.intp)
 
 
+# Cost model, in multiply-adds: a product element costs 1; an element of an n x n Gram matrix
+# costs about _PER_GRAM_ELEMENT more in passes over memory (zero diagonal, row sums, chunked
+# inner products), and an element of a p x q product about _PER_PRODUCT_ELEMENT (float64 block
+# sums of squares). Calibrated on 2 cores with EfficientNet-Lite0 widths, n = 500 ... 2000.
+_PER_GRAM_ELEMENT = 100
+_PER_PRODUCT_ELEMENT = 10
+
+
 def use_gram_form(n: int, wx: Sequence[int], wy: Sequence[int] | None, itemsize: int) -> bool:
     """Whether the Gram (n x n) form is cheaper than the feature (p x q) form, and fits memory."""
     sx = sum(wx)
@@ -86,12 +94,16 @@ def use_gram_form(n: int, wx: Sequence[int], wy: Sequence[int] | None, itemsize:
     if n_mats * n * n * itemsize > _GRAM_MEMORY:
         return False
     if wy is None:
-        feature = n * sx * sx / 2
-        gram = n * n * sx / 2 + 2 * len(wx) ** 2 * n * n
+        feature = (n + _PER_PRODUCT_ELEMENT) * sx * sx / 2
+        pairs = len(wx) * (len(wx) + 1) / 2
+        gram = n * n * sx / 2
     else:
         sy = sum(wy)
-        feature = n * sx * sy + n * (sum(w * w for w in wx) + sum(w * w for w in wy)) / 2
-        gram = n * n * (sx + sy) / 2 + 2 * (len(wx) * len(wy) + n_mats) * n * n
+        squares = sum(w * w for w in wx) + sum(w * w for w in wy)
+        feature = (n + _PER_PRODUCT_ELEMENT) * (sx * sy + squares / 2)
+        pairs = len(wx) * len(wy) + n_mats
+        gram = n * n * (sx + sy) / 2
+    gram += n * n * (_PER_GRAM_ELEMENT * n_mats + 2 * pairs)
     return gram < feature
 
 

@@ -191,10 +191,11 @@ def median_bandwidth(sq_dist: np.ndarray) -> float:
     """
     n = sq_dist.shape[0]
     m = n * (n - 1) // 2  # pairs; each appears twice off the diagonal, n zeros lie on it
-    flat = np.array(sq_dist, dtype=np.float64).reshape(-1)
-    lo, hi = n + m - 1, n + m
-    part = np.partition(flat, [lo, hi])
-    med = part[lo] if m % 2 else 0.5 * (part[lo] + part[hi])
+    # The doubled off-diagonal multiset has the same median; its middle order statistics sit
+    # at n + m - 1 and n + m of the whole sorted matrix (the n zeros come first).
+    part = np.partition(np.array(sq_dist).reshape(-1), n + m - 1)
+    lo = float(part[n + m - 1])
+    med = lo if m % 2 else 0.5 * (lo + float(part[n + m :].min()))
     return float(np.sqrt(med))
 
 

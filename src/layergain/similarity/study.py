@@ -1,0 +1,444 @@
+r"""Every similarity measure of a run: pretrained vs each random init, random vs random, per layer.
+
+:func:`layer_similarity` is what the pipeline calls once features are extracted. It never aborts
+for one layer's measure: a value that cannot be computed (too few images for SVCCA, a collapsed
+layer, NaN features) is stored as NaN and the reason goes into the variable's ``nan_reason``
+attribute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from layergain.errors import InputTypeError, InputValueError, LayergainError
+from layergain.results.schema import INIT, LAYER, LAYER_OTHER, LAYER_PRETRAINED, PAIR, PRETRAINED
+from layergain.similarity._backend import NumpyOps, ops_for
+from layergain.similarity._hsic import hsic_tables
+from layergain.similarity.cca import Directions, canonical, check_directions, check_keep, directions
+from layergain.similarity.cka import check_bandwidth, common_float, rbf_gram_centred
+from layergain.similarity.matrix import METHODS
+
+__all__ = ["layer_similarity", "MEASURES", "PAIR_SEPARATOR"]
+
+#: Every measure :func:`layer_similarity` can compute (the names of its output variables).
+MEASURES: tuple[str, ...] = (
+    "cka_linear",
+    "cka_debiased",
+    "cka_rbf",
+    "svcca",
+    "pwcca",
+    "cka_matrix",
+    "cka_debiased_matrix",
+)
+_PER_LAYER = ("cka_linear", "cka_debiased", "cka_rbf", "svcca", "pwcca")
+_MATRICES = ("cka_matrix", "cka_debiased_matrix")
+#: Joins the two random inits of a random-vs-random pair: "random-0|random-1".
+PAIR_SEPARATOR = "|"
+
+Progress = Callable[[int, int, str], object]
+
+
+def layer_similarity(
+    features: Mapping[str, Mapping[str, Any]],
+    *,
+    pretrained: str = PRETRAINED,
+    measures: Sequence[str] = MEASURES,
+    keep: float = 0.99,
+    bandwidth: Any = "median",
+    progress: Progress | None = None,
+) -> xr.Dataset:
+    r"""Similarity of each pretrained layer to the same layer of each random init, with references.
+
+    Parameters
+    ----------
+    features : mapping of str to mapping of str to array-like of shape (n_images, n_units)
+        ``features[init][layer]``: the features of every image at every probe layer of every
+        network, e.g. ``{"pretrained": {...}, "random-0": {...}, ...}``. Every init has the same
+        layer names in the same order (shallow to deep) and the same images in the same order.
+        numpy arrays or torch tensors.
+    pretrained : str, default="pretrained"
+        The key of the pretrained network; every other key is a random init.
+    measures : sequence of str, default=all of :data:`MEASURES`
+        Which of ``"cka_linear"``, ``"cka_debiased"``, ``"cka_rbf"``, ``"svcca"``, ``"pwcca"``,
+        ``"cka_matrix"``, ``"cka_debiased_matrix"`` to compute.
+    keep : float in (0, 1], default=0.99
+        Share of variance kept on each side by SVCCA and PWCCA.
+    bandwidth : "median" or float or tuple of two floats, default="median"
+        Kernel width of RBF CKA (see :func:`~layergain.similarity.rbf_cka`); a pair gives the
+        pretrained network's and the random inits' widths.
+    progress : callable, optional
+        Called as ``progress(done, total, message)`` after each step (each layer, then the
+        cross-layer matrices).
+
+    Returns
+    -------
+    xarray.Dataset
+        For each requested per-layer measure ``m``: ``m(init, layer)``, the measure between the
+        pretrained layer and the same layer of each random init (``init`` lists the random inits
+        only), and ``m_rr(pair, layer)``, the same measure between every pair of random inits
+        (``pair`` like ``"random-0|random-1"``, with coordinates ``pair_first`` and
+        ``pair_second``; present with two or more random inits). ``cka_matrix(init,
+        layer_pretrained, layer_other)`` and ``cka_debiased_matrix(...)``: every pretrained
+        layer against every layer of each random init. Each variable's attrs hold ``method``,
+        ``long_name`` and ``nan_reason`` (JSON: layer -> {init or pair -> reason}, ``{}`` when
+        nothing is missing); the Dataset's attrs hold the settings.
+
+    Raises
+    ------
+    InputValueError
+        No pretrained or no random init, different layer names or image counts across inits,
+        an unknown measure or a bad ``keep`` / ``bandwidth``.
+    InputTypeError
+        ``features`` is not a mapping of mappings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> feats = {
+    ...     init: {"stem": rng.normal(size=(60, 8)), "head": rng.normal(size=(60, 16))}
+    ...     for init in ("pretrained", "random-0", "random-1")
+    ... }
+    >>> ds = layer_similarity(feats, measures=("cka_linear", "cka_debiased"))
+    >>> ds["cka_debiased"].dims, ds["cka_debiased_rr"].sizes["pair"]
+    (('init', 'layer'), 1)
+    """
+    measures = _check_measures(measures)
+    keep = check_keep(keep)
+    sigma = check_bandwidth(bandwidth)
+    inits, layers, n = _check_features(features, pretrained)
+    randoms = inits[1:]
+    pairs = list(combinations(range(1, len(inits)), 2))
+    per_layer = [m for m in measures if m in _PER_LAYER]
+    matrices = [m for m in measures if m in _MATRICES]
+    total = len(layers) + (1 if matrices else 0)
+
+    tables = {m: np.full((len(layers), len(inits), len(inits)), np.nan) for m in per_layer}
+    reasons: dict[str, dict[str, dict[str, str]]] = {m: {} for m in measures}
+    centred: dict[tuple[str, str], Any] = {}
+    ops = ops_for(*(features[i][layer] for i in inits for layer in layers))
+    dtype = common_float(ops, *(features[i][layer] for i in inits for layer in layers))
+    for li, layer in enumerate(layers):
+        arrays = _prepare_layer(ops, features, inits, layer, dtype, per_layer + matrices, reasons)
+        for init, a in zip(inits, arrays):
+            if a is not None and matrices:
+                centred[init, layer] = a
+        for m, table, why in _layer_measures(ops, arrays, inits, per_layer, keep, sigma):
+            tables[m][li] = table
+            for (i, j), reason in why.items():
+                key = inits[j] if i == 0 else inits[i] + PAIR_SEPARATOR + inits[j]
+                reasons[m].setdefault(layer, {})[key] = reason
+        if progress is not None:
+            progress(li + 1, total, f"similarity of layer {layer!r}")
+
+    ds = _per_layer_dataset(tables, reasons, inits, layers, pairs, keep, bandwidth)
+    stacked = _cross_layer(ops, centred, inits, layers, matrices, reasons) if matrices else {}
+    if progress is not None and matrices:
+        progress(total, total, "cross-layer CKA matrices")
+    for m, values in stacked.items():
+        ds[m] = ((INIT, LAYER_PRETRAINED, LAYER_OTHER), values)
+        ds[m].attrs = _attrs(m, "pretrained layer vs every layer of each random init", reasons[m], keep, bandwidth)
+    if matrices:
+        ds = ds.assign_coords({LAYER_PRETRAINED: layers, LAYER_OTHER: layers})
+    ds.attrs.update(
+        {
+            "similarity_pretrained": pretrained,
+            "similarity_measures": json.dumps(list(measures)),
+            "similarity_keep": keep,
+            "similarity_rbf_bandwidth": json.dumps(bandwidth),
+            "similarity_n_images": n,
+        }
+    )
+    return ds
+
+
+def _check_measures(measures: Sequence[str]) -> list[str]:
+    if isinstance(measures, str):
+        measures = [measures]
+    unknown = [m for m in measures if m not in MEASURES]
+    if unknown or not measures:
+        raise InputValueError(
+            f"`measures` must be a non-empty selection of {', '.join(map(repr, MEASURES))}; got "
+            f"{list(measures)!r}."
+        )
+    return list(dict.fromkeys(measures))
+
+
+def _check_features(features: Any, pretrained: str) -> tuple[list[str], list[str], int]:
+    """Inits (pretrained first), layer names and image count; raise on a structural mismatch."""
+    if not isinstance(features, Mapping) or not all(isinstance(v, Mapping) for v in features.values()):
+        raise InputTypeError(
+            "`features` must be a mapping init name -> (mapping layer name -> array of shape "
+            f"(n_images, n_units)), got {type(features).__name__}."
+        )
+    if pretrained not in features:
+        raise InputValueError(
+            f"`features` has no pretrained network {pretrained!r} (keys: {list(features)}). Pass "
+            "its features under that key or set `pretrained=`."
+        )
+    inits = [pretrained] + [str(k) for k in features if k != pretrained]
+    if len(inits) < 2:
+        raise InputValueError(
+            "`features` needs at least one random init beside the pretrained network, got only "
+            f"{pretrained!r}."
+        )
+    layers = [str(k) for k in features[pretrained]]
+    if not layers:
+        raise InputValueError(f"`features[{pretrained!r}]` has no layers.")
+    for init in inits[1:]:
+        if [str(k) for k in features[init]] != layers:
+            raise InputValueError(
+                f"Every init must have the same layers in the same order: {pretrained!r} has "
+                f"{layers}, {init!r} has {list(features[init])}."
+            )
+    rows = {(i, layer): int(np.shape(features[i][layer])[0]) if np.ndim(features[i][layer]) else 0
+            for i in inits for layer in layers}
+    if len(set(rows.values())) != 1:
+        raise InputValueError(
+            f"Every init and layer must describe the same images, got image counts {rows}."
+        )
+    return inits, layers, next(iter(rows.values()))
+
+
+def _prepare_layer(
+    ops: NumpyOps,
+    features: Mapping[str, Mapping[str, Any]],
+    inits: list[str],
+    layer: str,
+    dtype: Any,
+    measures: list[str],
+    reasons: dict[str, dict[str, dict[str, str]]],
+) -> list[Any]:
+    """Validated, centred features of one layer per init (None with a reason where invalid)."""
+    out = []
+    for init in inits:
+        try:
+            a = ops.validate(features[init][layer], f"features[{init!r}][{layer!r}]", min_rows=2, dtype=dtype)
+            out.append(ops.centre(a))
+        except LayergainError as err:
+            out.append(None)
+            for m in measures:
+                reasons[m].setdefault(layer, {})[init] = str(err)
+    return out
+
+
+def _layer_measures(
+    ops: NumpyOps,
+    arrays: list[Any],
+    inits: list[str],
+    measures: list[str],
+    keep: float,
+    sigma: tuple[float | None, float | None],
+) -> list[tuple[str, np.ndarray, dict[tuple[int, int], str]]]:
+    """(measure, init x init table, reasons by (i, j)) for one layer."""
+    ok = [i for i, a in enumerate(arrays) if a is not None]
+    out = []
+    if "cka_linear" in measures or "cka_debiased" in measures:
+        out += _cka_tables(ops, arrays, ok, inits, measures)
+    if "cka_rbf" in measures:
+        out.append(_rbf_table(ops, arrays, ok, inits, sigma))
+    if "svcca" in measures or "pwcca" in measures:
+        out += _cca_tables(ops, arrays, ok, keep, measures)
+    return out
+
+
+def _blank(size: int) -> np.ndarray:
+    return np.full((size, size), np.nan)
+
+
+def _cka_tables(
+    ops: NumpyOps, arrays: list[Any], ok: list[int], inits: list[str], measures: list[str]
+) -> list[tuple[str, np.ndarray, dict[tuple[int, int], str]]]:
+    size = len(arrays)
+    lin, deb = _blank(size), _blank(size)
+    why: dict[tuple[int, int], str] = {}
+    if len(ok) >= 2:
+        tables = hsic_tables(ops, [arrays[i] for i in ok], None)
+        lin[np.ix_(ok, ok)] = tables.linear_cka()
+        n = tables.n
+        if n >= 4:
+            values, h, _ = tables.debiased_cka()
+            deb[np.ix_(ok, ok)] = values
+            for pos, i in enumerate(ok):
+                if not h[pos] > 0:
+                    why.update(_pairs_with(i, size, f"the unbiased HSIC of {inits[i]} with itself is "
+                                                   f"{h[pos]:.3g} <= 0 with {n} images: debiased CKA undefined"))
+        else:
+            why.update(_pairs_with(-1, size, f"debiased CKA needs at least 4 images, got {n}"))
+    out = []
+    if "cka_linear" in measures:
+        out.append(("cka_linear", lin, {}))
+    if "cka_debiased" in measures:
+        out.append(("cka_debiased", deb, why))
+    return out
+
+
+def _pairs_with(i: int, size: int, reason: str) -> dict[tuple[int, int], str]:
+    """Reasons for every pair involving init ``i`` (every pair for ``i = -1``)."""
+    return {(a, b): reason for a, b in combinations(range(size), 2) if i in (-1, a, b)}
+
+
+def _rbf_table(
+    ops: NumpyOps, arrays: list[Any], ok: list[int], inits: list[str], sigma: tuple[float | None, float | None]
+) -> tuple[str, np.ndarray, dict[tuple[int, int], str]]:
+    size = len(arrays)
+    table = _blank(size)
+    why: dict[tuple[int, int], str] = {}
+    grams, good = [], []
+    for i in ok:
+        try:
+            # One bandwidth per network: sigma_x for the pretrained, sigma_y for the random inits.
+            grams.append(rbf_gram_centred(ops.to_numpy(arrays[i]), sigma[0] if i == 0 else sigma[1], inits[i])[0])
+            good.append(i)
+        except LayergainError as err:
+            why.update(_pairs_with(i, size, str(err)))
+    if len(good) >= 2:
+        g = NumpyOps().inner64(grams, None)
+        table[np.ix_(good, good)] = g / np.sqrt(np.outer(np.diag(g), np.diag(g)))
+    return "cka_rbf", table, why
+
+
+def _cca_tables(
+    ops: NumpyOps, arrays: list[Any], ok: list[int], keep: float, measures: list[str]
+) -> list[tuple[str, np.ndarray, dict[tuple[int, int], str]]]:
+    size = len(arrays)
+    sv, pw = _blank(size), _blank(size)
+    why: dict[tuple[int, int], str] = {}
+    dirs: dict[int, Directions] = {i: directions(ops.to_numpy(arrays[i]).astype(np.float64), keep) for i in ok}
+    for a, b in combinations(ok, 2):
+        n = dirs[a].u.shape[0]
+        try:
+            check_directions(n, dirs[a].k, dirs[b].k, "SVCCA/PWCCA", keep)
+        except LayergainError as err:
+            why[a, b] = str(err)
+            continue
+        c = canonical(dirs[a], dirs[b])
+        sv[a, b] = sv[b, a] = float(np.mean(c.rho))
+        pw[a, b] = pw[b, a] = float(np.sum(c.weights * c.rho))
+    out = []
+    if "svcca" in measures:
+        out.append(("svcca", sv, why))
+    if "pwcca" in measures:
+        out.append(("pwcca", pw, why))
+    return out
+
+
+def _per_layer_dataset(
+    tables: dict[str, np.ndarray],
+    reasons: dict[str, dict[str, dict[str, str]]],
+    inits: list[str],
+    layers: list[str],
+    pairs: list[tuple[int, int]],
+    keep: float,
+    bandwidth: Any,
+) -> xr.Dataset:
+    randoms = inits[1:]
+    ds = xr.Dataset(coords={INIT: randoms, LAYER: layers})
+    if pairs:
+        ds = ds.assign_coords(
+            {
+                PAIR: [inits[a] + PAIR_SEPARATOR + inits[b] for a, b in pairs],
+                "pair_first": (PAIR, [inits[a] for a, _ in pairs]),
+                "pair_second": (PAIR, [inits[b] for _, b in pairs]),
+            }
+        )
+    for m, t in tables.items():
+        ds[m] = ((INIT, LAYER), t[:, 0, 1:].T.copy())
+        ds[m].attrs = _attrs(m, "pretrained vs each random init, same layer", _only(reasons[m], inits), keep, bandwidth)
+        if pairs:
+            rr = np.stack([t[:, a, b] for a, b in pairs])
+            ds[m + "_rr"] = ((PAIR, LAYER), rr)
+            names = [inits[a] + PAIR_SEPARATOR + inits[b] for a, b in pairs]
+            ds[m + "_rr"].attrs = _attrs(m, "random vs random (reference), same layer",
+                                         _only(reasons[m], names + randoms), keep, bandwidth)
+    return ds
+
+
+def _only(reasons: dict[str, dict[str, str]], keys: list[str]) -> dict[str, dict[str, str]]:
+    """Reasons whose key is one of ``keys`` (an init or a pair), layer by layer."""
+    out = {layer: {k: v for k, v in by.items() if k in keys} for layer, by in reasons.items()}
+    return {layer: by for layer, by in out.items() if by}
+
+
+_LONG_NAMES = {
+    "cka_linear": "linear CKA",
+    "cka_debiased": "debiased linear CKA",
+    "cka_rbf": "RBF CKA",
+    "svcca": "SVCCA",
+    "pwcca": "PWCCA",
+    "cka_matrix": "cross-layer linear CKA",
+    "cka_debiased_matrix": "cross-layer debiased linear CKA",
+}
+
+
+def _attrs(measure: str, what: str, reasons: dict[str, Any], keep: float, bandwidth: Any) -> dict[str, Any]:
+    method = {
+        "cka_linear": METHODS["linear"],
+        "cka_debiased": METHODS["debiased"],
+        "cka_matrix": METHODS["linear"],
+        "cka_debiased_matrix": METHODS["debiased"],
+        "cka_rbf": f"RBF CKA, biased HSIC (Kornblith et al. 2019), bandwidth={json.dumps(bandwidth)} "
+        "(median: sigma^2 = median squared distance between distinct images, per network)",
+        "svcca": f"SVCCA (Raghu et al. 2017), mean canonical correlation of the top singular "
+        f"directions keeping {keep} of the variance, keep={keep}",
+        "pwcca": f"PWCCA (Morcos et al. 2018) after SVD truncation keeping {keep} of the variance, keep={keep}",
+    }[measure]
+    attrs: dict[str, Any] = {"long_name": f"{_LONG_NAMES[measure]}, {what}", "method": method,
+                             "nan_reason": json.dumps(reasons, sort_keys=True)}
+    if measure in ("svcca", "pwcca"):
+        attrs["keep"] = keep
+    return attrs
+
+
+def _cross_layer(
+    ops: NumpyOps,
+    centred: dict[tuple[str, str], Any],
+    inits: list[str],
+    layers: list[str],
+    matrices: list[str],
+    reasons: dict[str, dict[str, dict[str, str]]],
+) -> dict[str, np.ndarray]:
+    """Linear and debiased CKA of every valid pretrained layer with every valid random layer.
+
+    One call for all random inits: the pretrained layers are centred, multiplied and
+    normalised once, and in feature space all pairs come out of one product.
+    """
+    pretrained, randoms = inits[0], inits[1:]
+    rows = [i for i, layer in enumerate(layers) if (pretrained, layer) in centred]
+    cols = [(r, j) for r, init in enumerate(randoms) for j, layer in enumerate(layers) if (init, layer) in centred]
+    out = {m: np.full((len(randoms), len(layers), len(layers)), np.nan) for m in matrices}
+    if not rows or not cols:
+        return out
+    tables = hsic_tables(
+        ops, [centred[pretrained, layers[i]] for i in rows], [centred[randoms[r], layers[j]] for r, j in cols]
+    )
+    values = {"cka_matrix": tables.linear_cka()}
+    if "cka_debiased_matrix" in out:
+        why = reasons["cka_debiased_matrix"]
+        if tables.n < 4:
+            for layer in layers:
+                for init in randoms:
+                    why.setdefault(layer, {})[init] = f"debiased CKA needs at least 4 images, got {tables.n}"
+            values["cka_debiased_matrix"] = np.full((len(rows), len(cols)), np.nan)
+        else:
+            values["cka_debiased_matrix"], hx, hy = tables.debiased_cka()
+            for pos in np.flatnonzero(~(hx > 0)):
+                for init in randoms:
+                    why.setdefault(layers[rows[pos]], {})[init] = (
+                        f"the unbiased HSIC of {pretrained} layer {layers[rows[pos]]!r} with itself is not positive"
+                    )
+            for pos in np.flatnonzero(~(hy > 0)):
+                r, j = cols[pos]
+                why.setdefault(layers[j], {})[randoms[r]] = (
+                    f"the unbiased HSIC of {randoms[r]} layer {layers[j]!r} with itself is not positive"
+                )
+    for m in matrices:
+        for c, (r, j) in enumerate(cols):
+            out[m][r, rows, j] = values[m][:, c]
+    return out
