@@ -7,7 +7,14 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
-from layergain.stats import ProbeOutcomes, adjust_pvalues, bootstrap_gain, compare_sets, interaction_test, sign_flip_test
+from layergain.stats import (
+    ProbeOutcomes,
+    adjust_pvalues,
+    bootstrap_gain,
+    compare_sets,
+    interaction_test,
+    sign_flip_test,
+)
 
 from .simulate import binomial_tolerance, simulate
 
@@ -38,8 +45,9 @@ def test_interaction_matches_statsmodels_formula_api(seed):
     for k, d in enumerate(sims):
         n = d["labels"].size
         cluster = d["groups"] if d["groups"] is not None else np.arange(n)
-        rows.append(pd.DataFrame({"y": d["correct_pre"][0].mean(0), "network": "pre", "dataset": f"d{k}", "cl": [f"{k}-{c}" for c in cluster]}))
-        rows.append(pd.DataFrame({"y": d["correct_rand"][0].mean((0, 1)), "network": "rand", "dataset": f"d{k}", "cl": [f"{k}-{c}" for c in cluster]}))
+        for network, y in (("pre", d["correct_pre"][0].mean(0)), ("rand", d["correct_rand"][0].mean((0, 1)))):
+            cl = [f"{k}-{c}" for c in cluster]
+            rows.append(pd.DataFrame({"y": y, "network": network, "dataset": f"d{k}", "cl": cl}))
     df = pd.concat(rows, ignore_index=True)
     fam = sm.families.Binomial()
     full = smf.glm("y ~ C(network, Treatment('rand')) * dataset", df, family=fam).fit()
@@ -82,9 +90,9 @@ def test_interaction_calibrated_and_powerful(seed):
     tol = binomial_tolerance(0.05, 200)
     assert abs(wald / 200 - 0.05) <= tol
     assert lrt / 200 <= 0.05 + tol
+    different = ({"mu_pre": 1.2}, {"mu_pre": 0.6})
     power = sum(
-        interaction_test(_sets(rng, n_layers=1, params=({"mu_pre": 1.2}, {"mu_pre": 0.6}))).wald_pvalue[0] <= 0.05
-        for _ in range(50)
+        interaction_test(_sets(rng, n_layers=1, params=different)).wald_pvalue[0] <= 0.05 for _ in range(50)
     )
     assert power >= 40
 
@@ -100,7 +108,8 @@ def test_compare_sets_pieces_agree_with_the_per_set_functions(seed):
     # Set 0 is bootstrapped with stream 1 of the bootstrap stream (stream 0 draws the seeds),
     # exactly as bootstrap_gain does with that generator.
     boot_rng = np.random.default_rng(seed).spawn(3)[0]
-    alone = bootstrap_gain(sets[0].correct_pre, sets[0].correct_rand, sets[0].labels, n_boot=300, seed=boot_rng)
+    first = sets[0]
+    alone = bootstrap_gain(first.correct_pre, first.correct_rand, first.labels, n_boot=300, seed=boot_rng)
     np.testing.assert_array_equal(res.bootstraps[0].gain_draws, alone.gain_draws)
     np.testing.assert_array_equal(res.gain[0], alone.gain)
     np.testing.assert_array_equal(res.pairs, [[0, 1], [0, 2], [1, 2]])
@@ -145,7 +154,8 @@ def test_difference_interval_covers_and_test_keeps_level(seed):
     cover = reject = 0
     n_sim = 150
     for _ in range(n_sim):
-        res = compare_sets(_sets(rng, n_layers=1, n_images=150, seed_sd=0.1), [1.0], n_boot=500, n_resamples=9, seed=rng)
+        sets = _sets(rng, n_layers=1, n_images=150, seed_sd=0.1)
+        res = compare_sets(sets, [1.0], n_boot=500, n_resamples=9, seed=rng)
         cover += res.difference_ci[0, 0, 0] <= 0 <= res.difference_ci[0, 0, 1]
         reject += res.difference_pvalue[0, 0] <= 0.05
     assert abs(cover / n_sim - 0.95) <= binomial_tolerance(0.95, n_sim)
@@ -169,7 +179,8 @@ def test_bad_input():
         interaction_test([a, fewer_seeds])
     with pytest.raises(InputValueError, match=r"Image set names must be distinct, got \['s0', 's0'\]"):
         compare_sets([a, a], [0, 0.5, 1])
-    with pytest.raises(InputValueError, match=r"No layer has relative depth >= deep_min_relative_depth = 0.9"):
+    no_deep = r"No layer has relative depth >= deep_min_relative_depth = 0.9"
+    with pytest.raises(InputValueError, match=no_deep):
         compare_sets([a, b], [0, 0.4, 0.8], deep_min_relative_depth=0.9)
     with pytest.raises(InputValueError, match=r"`relative_depth` must have shape \(3,\)"):
         compare_sets([a, b], [0, 1])

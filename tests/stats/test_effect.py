@@ -12,7 +12,8 @@ def test_cohen_h_reference_values():
     # p1 = 0.5, p2 = 0.4: 2 (pi/4 - asin(sqrt(0.4))) = 2 (0.785398 - 0.684719) = 0.201358.
     np.testing.assert_allclose(cohen_h(0.5, 0.4), 0.20135792079033088, rtol=1e-12)
     np.testing.assert_allclose(cohen_h(1.0, 0.0), np.pi)
-    np.testing.assert_allclose(cohen_h([0.3, 0.9], 0.9), [2 * np.arcsin(np.sqrt(0.3)) - 2 * np.arcsin(np.sqrt(0.9)), 0.0])
+    h = 2 * np.arcsin(np.sqrt(0.3)) - 2 * np.arcsin(np.sqrt(0.9))
+    np.testing.assert_allclose(cohen_h([0.3, 0.9], 0.9), [h, 0.0])
 
 
 def test_gain_effect_sizes_match_formulas(seed):
@@ -26,7 +27,8 @@ def test_gain_effect_sizes_match_formulas(seed):
     np.testing.assert_allclose(res.cohen_dz, d.mean(axis=1) / d.std(axis=1, ddof=1), rtol=1e-12)
     dav = (x.mean(axis=1) - y.mean(axis=1)) / np.sqrt((x.var(axis=1, ddof=1) + y.var(axis=1, ddof=1)) / 2)
     np.testing.assert_allclose(res.cohen_dav, dav, rtol=1e-12)
-    np.testing.assert_allclose(res.cohen_h, 2 * np.arcsin(np.sqrt(x.mean(1))) - 2 * np.arcsin(np.sqrt(y.mean(1))), rtol=1e-12)
+    h = 2 * np.arcsin(np.sqrt(x.mean(1))) - 2 * np.arcsin(np.sqrt(y.mean(1)))
+    np.testing.assert_allclose(res.cohen_h, h, rtol=1e-12)
 
 
 def test_effect_sizes_degenerate():
@@ -44,5 +46,5 @@ def test_bad_input():
         cohen_h(0.5, np.nan)
     with pytest.raises(InputTypeError, match=r"`p1` must be numeric"):
         cohen_h("a", 0.5)
-    with pytest.raises(InputValueError, match=r"`correct_rand` must have shape \(n_seeds, n_repeats, n_images\) or"):
+    with pytest.raises(InputValueError, match=r"`correct_rand` must have shape \(n_seeds, n_repeats,"):
         gain_effect_sizes(np.ones((2, 5), bool), np.ones((2, 5), bool))

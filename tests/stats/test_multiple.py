@@ -69,7 +69,7 @@ def test_axis_families():
 
 
 def test_bad_input():
-    with pytest.raises(InputValueError, match=r"`pvalues` must lie in \[0, 1\].*got 1 value\(s\) outside, e.g. 1.5"):
+    with pytest.raises(InputValueError, match=r"`pvalues` must lie in .*got 1 value\(s\) outside, e.g. 1.5"):
         adjust_pvalues([0.1, 1.5])
     with pytest.raises(InputValueError, match=r"outside, e.g. -0.1"):
         adjust_pvalues([-0.1])

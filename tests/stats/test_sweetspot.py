@@ -34,7 +34,8 @@ def test_exact_p_values_match_scipy_and_holm(seed):
     qualifies = np.flatnonzero((res.pvalue_holm > 0.05) | (np.arange(3) == res.best_layer))
     assert res.layer == qualifies[0]
     assert res.params_to_layer == [10.0, 200.0, 3000.0][res.layer]
-    np.testing.assert_allclose(res.params_fraction, res.params_to_layer / [10.0, 200.0, 3000.0][res.best_layer])
+    params = [10.0, 200.0, 3000.0]
+    np.testing.assert_allclose(res.params_fraction, params[res.layer] / params[res.best_layer])
 
 
 def test_picks_the_first_layer_as_good_as_the_best(seed):
@@ -70,7 +71,7 @@ def test_ties_and_groups():
 
 def test_bad_input():
     pre = np.ones((3, 1, 12), dtype=bool)
-    with pytest.raises(InputValueError, match=r"`correct_pre` must have shape \(n_layers, n_repeats, n_images\)"):
+    with pytest.raises(InputValueError, match=r"`correct_pre` must have shape \(n_layers, n_repeats,"):
         sweet_spot(pre[0])
     with pytest.raises(NotEnoughDataError, match=r"`correct_pre` has 1 layer\(s\)"):
         sweet_spot(pre[:1])

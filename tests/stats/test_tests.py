@@ -32,7 +32,8 @@ def test_per_image_differences_definition(seed):
     d = per_image_differences(pre, rand)
     np.testing.assert_allclose(d, pre.mean(axis=1) - rand.mean(axis=(1, 2)), atol=1e-15)
     # Their mean is the gain.
-    np.testing.assert_allclose(d.mean(axis=1), pre.mean(axis=(1, 2)) - rand.mean(axis=(2, 3)).mean(axis=1), atol=1e-15)
+    gain = pre.mean(axis=(1, 2)) - rand.mean(axis=(2, 3)).mean(axis=1)
+    np.testing.assert_allclose(d.mean(axis=1), gain, atol=1e-15)
 
 
 # --------------------------------------------------------------------------- sign flip
@@ -116,7 +117,8 @@ def test_sign_flip_calibrated_under_null(seed):
     reject = 0
     for _ in range(n_sim):
         d = simulate(rng, mu_pre=0.3, mu_rand=0.3, n_repeats=4)
-        reject += sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=999, seed=rng).pvalue[0] <= 0.05
+        res = sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=999, seed=rng)
+        reject += res.pvalue[0] <= 0.05
     assert abs(reject / n_sim - 0.05) <= binomial_tolerance(0.05, n_sim)
 
 
@@ -130,8 +132,10 @@ def test_sign_flip_clustered_calibrated_where_image_level_is_not(seed):
     clustered = image_level = 0
     for _ in range(n_sim):
         d = simulate(rng, mu_pre=0.3, mu_rand=0.3, n_groups=30, group_sd=0.5, gain_sd=0.5)
-        clustered += sign_flip_test(d["correct_pre"], d["correct_rand"], d["groups"], n_resamples=499, seed=rng).pvalue[0] <= 0.05
-        image_level += sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=499, seed=rng).pvalue[0] <= 0.05
+        by_group = sign_flip_test(d["correct_pre"], d["correct_rand"], d["groups"], n_resamples=499, seed=rng)
+        by_image = sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=499, seed=rng)
+        clustered += by_group.pvalue[0] <= 0.05
+        image_level += by_image.pvalue[0] <= 0.05
     assert abs(clustered / n_sim - 0.05) <= binomial_tolerance(0.05, n_sim)
     assert image_level / n_sim > 0.05 + binomial_tolerance(0.05, n_sim)
 
@@ -139,10 +143,13 @@ def test_sign_flip_clustered_calibrated_where_image_level_is_not(seed):
 def test_sign_flip_power_under_planted_gain(seed):
     # True gain 0.13 on 200 images: 100 simulations, power >= 0.9 (observed 1.0).
     rng = np.random.default_rng(seed)
-    hits = sum(
-        sign_flip_test(d["correct_pre"], d["correct_rand"], alternative="greater", n_resamples=499, seed=rng).pvalue[0] <= 0.05
-        for d in (simulate(rng) for _ in range(100))
-    )
+    hits = 0
+    for _ in range(100):
+        d = simulate(rng)
+        res = sign_flip_test(
+            d["correct_pre"], d["correct_rand"], alternative="greater", n_resamples=499, seed=rng
+        )
+        hits += res.pvalue[0] <= 0.05
     assert hits >= 90
 
 
@@ -222,7 +229,8 @@ def test_corrected_ttest_relation_to_scipy_ttest(seed):
     naive = sps.ttest_1samp(res.differences[0], 0.0)
     j = res.differences.shape[1]
     np.testing.assert_allclose(res.test_train_ratio, 0.25)
-    np.testing.assert_allclose(res.statistic[0], naive.statistic * np.sqrt((1 / j) / (1 / j + 0.25)), rtol=1e-12)
+    shrink = np.sqrt((1 / j) / (1 / j + 0.25))
+    np.testing.assert_allclose(res.statistic[0], naive.statistic * shrink, rtol=1e-12)
     np.testing.assert_allclose(res.pvalue[0], sps.t.sf(res.statistic[0], j - 1), rtol=1e-12)
 
 
@@ -257,7 +265,7 @@ def test_corrected_ttest_level_and_power(seed):
 def test_bad_input():
     rng = np.random.default_rng(0)
     pre, rand = _data(rng)
-    with pytest.raises(InputValueError, match=r"`alternative` must be one of 'two-sided', 'greater', 'less', got 'both'"):
+    with pytest.raises(InputValueError, match=r"`alternative` must be one of 'two-sided', 'greater', 'less'"):
         sign_flip_test(pre, rand, alternative="both")
     with pytest.raises(InputValueError, match=r"`n_resamples` must be >= 1, got 0"):
         sign_flip_test(pre, rand, n_resamples=0)

@@ -130,7 +130,7 @@ def check_outcomes(correct_pre: Any, correct_rand: Any) -> Outcomes:
         raise InputValueError(
             f"`correct_rand` must have one axis more than `correct_pre` (the seed axis): "
             f"`correct_pre` has shape {pre.shape}, so `correct_rand` needs "
-            f"{'(n_seeds, n_repeats, n_images)' if pre.ndim == 2 else '(n_layers, n_seeds, n_repeats, n_images)'}"
+            f"{_RAND_SHAPE.split(' or ')[pre.ndim - 2]}"
             f", got shape {rand.shape}."
         )
     if pre.ndim == 2:

@@ -416,7 +416,9 @@ def _evaluate(prep: _Prepared, counts: np.ndarray, seed_counts: np.ndarray) -> t
     return acc_pre, acc_rand
 
 
-def _draws(prep: _Prepared, rng: np.random.Generator, seed_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _draws(
+    prep: _Prepared, rng: np.random.Generator, seed_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap accuracies (pretrained, mean random), each of shape (n_boot, n_layers)."""
     acc_pre, acc_rand = [], []
     start = 0
@@ -546,10 +548,11 @@ def bootstrap_gain(
 
     Parameters
     ----------
-    correct_pre : array-like of bool of shape (n_repeats, n_images) or (n_layers, n_repeats, n_images)
-        Whether the pretrained network's out-of-fold prediction is correct.
-    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images) or (n_layers, n_seeds, n_repeats, n_images)
-        The same for each random seed.
+    correct_pre : array-like of bool of shape (n_repeats, n_images)
+        Whether the pretrained network's out-of-fold prediction is correct; a leading layer axis
+        (n_layers, n_repeats, n_images) treats several layers at once.
+    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images)
+        The same for each random seed (with the layer axis: (n_layers, n_seeds, n_repeats, n_images)).
     labels : array-like of shape (n_images,)
         Class labels (strata of the image resampling).
     groups : array-like of shape (n_images,), default=None

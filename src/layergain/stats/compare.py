@@ -139,7 +139,9 @@ def _design(sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return x, np.arange(2 + (n_sets - 1), 2 + 2 * (n_sets - 1))
 
 
-def _fit_layer(y: np.ndarray, x: np.ndarray, inter: np.ndarray, clusters: np.ndarray) -> tuple[float, float, str]:
+def _fit_layer(
+    y: np.ndarray, x: np.ndarray, inter: np.ndarray, clusters: np.ndarray
+) -> tuple[float, float, str]:
     """(Wald statistic, LRT statistic, failure) of one layer."""
     reduced = np.delete(x, inter, axis=1)
     family = sm.families.Binomial()
@@ -407,7 +409,9 @@ def compare_sets(
     p_gain_holm = adjust_pvalues(p_gain, "holm", axis=-1)
     significant = (p_gain_holm <= alpha) & (gain > 0)
 
-    trends = [depth_trend(b, depth, n_resamples=n_resamples, seed=trend_rng) for b in boots] if n_layers >= 3 else []
+    trends = []
+    if n_layers >= 3:
+        trends = [depth_trend(b, depth, n_resamples=n_resamples, seed=trend_rng) for b in boots]
     pairs = np.array(list(itertools.combinations(range(len(checked)), 2)))
     diff, diff_ci, diff_p = [], [], []
     sdiff, sdiff_ci, sdiff_p = [], [], []
@@ -423,7 +427,9 @@ def compare_sets(
             w = slope_weights(depth)
             s_infl = _pair_influence(a, b, w)
             sdiff.append(s_est)
-            sdiff_ci.append(bootstrap_interval(s_draws, s_est, confidence=confidence, method=method, influence=s_infl))
+            sdiff_ci.append(
+                bootstrap_interval(s_draws, s_est, confidence=confidence, method=method, influence=s_infl)
+            )
             sdiff_p.append(bootstrap_pvalue(s_draws, s_est, method=method, influence=s_infl))
     nan_pairs = np.full(len(pairs), np.nan)
     return SetComparison(

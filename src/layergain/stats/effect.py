@@ -47,7 +47,9 @@ def cohen_h(p1: Any, p2: Any) -> np.ndarray:
             raise InputTypeError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
         arr = arr.astype(np.float64)
         if np.any(np.isnan(arr)) or np.any((arr < 0) | (arr > 1)):
-            raise InputValueError(f"`{name}` must hold proportions in [0, 1] without NaN, got {arr.tolist()!r}.")
+            raise InputValueError(
+                f"`{name}` must hold proportions in [0, 1] without NaN, got {arr.tolist()!r}."
+            )
         arrays.append(arr)
     return np.asarray(proportion_effectsize(arrays[0], arrays[1]), dtype=np.float64)
 
@@ -72,8 +74,10 @@ def gain_effect_sizes(correct_pre: Any, correct_rand: Any) -> GainEffectSizes:
 
     Parameters
     ----------
-    correct_pre : array-like of bool of shape (n_repeats, n_images) or (n_layers, n_repeats, n_images)
-    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images) or (n_layers, n_seeds, n_repeats, n_images)
+    correct_pre, correct_rand : array-like of bool
+        Pretrained correctness (n_repeats, n_images) and random correctness
+        (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
+        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
 
     Returns
     -------

@@ -48,8 +48,10 @@ def per_image_differences(correct_pre: Any, correct_rand: Any) -> np.ndarray:
 
     Parameters
     ----------
-    correct_pre : array-like of bool of shape (n_repeats, n_images) or (n_layers, n_repeats, n_images)
-    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images) or (n_layers, n_seeds, n_repeats, n_images)
+    correct_pre, correct_rand : array-like of bool
+        Pretrained correctness (n_repeats, n_images) and random correctness
+        (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
+        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
 
     Returns
     -------
@@ -146,10 +148,10 @@ def sign_flip_test(
 
     Parameters
     ----------
-    correct_pre : array-like of bool of shape (n_repeats, n_images) or (n_layers, n_repeats, n_images)
-        Whether the pretrained network's out-of-fold prediction is correct.
-    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images) or (n_layers, n_seeds, n_repeats, n_images)
-        The same for each random seed.
+    correct_pre, correct_rand : array-like of bool
+        Pretrained correctness (n_repeats, n_images) and random correctness
+        (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
+        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
     groups : array-like of shape (n_images,), default=None
         Patient / slide ids. Where given, the signs are flipped per group on group sums of the
         differences (the clustered test).
@@ -241,8 +243,10 @@ def mcnemar_tests(correct_pre: Any, correct_rand: Any) -> McNemarResult:
 
     Parameters
     ----------
-    correct_pre : array-like of bool of shape (n_repeats, n_images) or (n_layers, n_repeats, n_images)
-    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images) or (n_layers, n_seeds, n_repeats, n_images)
+    correct_pre, correct_rand : array-like of bool
+        Pretrained correctness (n_repeats, n_images) and random correctness
+        (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
+        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
 
     Returns
     -------
@@ -333,8 +337,10 @@ def corrected_resampled_ttest(
 
     Parameters
     ----------
-    correct_pre : array-like of bool of shape (n_repeats, n_images) or (n_layers, n_repeats, n_images)
-    correct_rand : array-like of bool of shape (n_seeds, n_repeats, n_images) or (n_layers, n_seeds, n_repeats, n_images)
+    correct_pre, correct_rand : array-like of bool
+        Pretrained correctness (n_repeats, n_images) and random correctness
+        (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
+        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
     folds : array-like of int of shape (n_repeats, n_images)
         The CV fold of each image in each repeat (at least 2 folds per repeat).
     alternative : {"two-sided", "greater", "less"}, default="two-sided"

@@ -58,7 +58,9 @@ def slope_weights(relative_depth: np.ndarray) -> np.ndarray:
     return centred / np.sum(centred**2)
 
 
-def _spearman_permutation_p(x: np.ndarray, y: np.ndarray, n_resamples: int, rng: np.random.Generator) -> float:
+def _spearman_permutation_p(
+    x: np.ndarray, y: np.ndarray, n_resamples: int, rng: np.random.Generator
+) -> float:
     """Permutation p-value of Spearman's rho: ``y`` permuted against fixed ``x`` (n! orderings)."""
     rx = sps.rankdata(x)
     rx = rx - rx.mean()
