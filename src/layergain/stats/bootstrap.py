@@ -341,9 +341,9 @@ def bootstrap_pvalue(
         p = 2 \min(\alpha', 1 - \alpha'),
 
     with :math:`z_0 = a = 0` for the percentile method (then :math:`\alpha' = G`). The
-    :math:`\tfrac12` in :math:`G` keeps it inside (0, 1): p-values below about :math:`1/B` are
-    not resolved. Efron & Tibshirani (1993), sec. 15.4 (achieved significance level from a
-    confidence interval).
+    :math:`\tfrac12` in :math:`G` keeps it inside (0, 1); p-values below :math:`1/(B+1)` are not
+    resolved and are reported as :math:`1/(B+1)`. Efron & Tibshirani (1993), sec. 15.4
+    (achieved significance level from a confidence interval).
 
     Returns
     -------
@@ -369,7 +369,7 @@ def bootstrap_pvalue(
             alpha1 = np.where(den > 0, ndtr(w / den - z0), np.where(w > 0, 1.0, 0.0))
     else:
         alpha1 = g
-    p = np.minimum(1.0, 2.0 * np.minimum(alpha1, 1.0 - alpha1))
+    p = np.clip(2.0 * np.minimum(alpha1, 1.0 - alpha1), 1.0 / (n_boot + 1), 1.0)
     bad = np.isnan(draws).any(axis=0) | np.isnan(estimate) | ~np.isfinite(p)
     return np.where(bad, np.nan, p)
 
