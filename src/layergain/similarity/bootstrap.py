@@ -210,6 +210,10 @@ class _WeightedGrams:
 
     def debiased(self, w: np.ndarray, *, binary: bool) -> np.ndarray:
         """Debiased CKA of each draw (rows of ``w``), duplicates excluded; NaN where undefined."""
+        return _ratio(*self.unbiased(w, binary=binary))
+
+    def unbiased(self, w: np.ndarray, *, binary: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weighted unbiased HSIC (x, y), (x, x), (y, y) of each draw (rows of ``w``)."""
         pr = self._products(w, binary)
         c2, c3, c4 = _tuple_weights(w)
         a = {"k": pr["ak"], "l": pr["al"]}
@@ -218,13 +222,15 @@ class _WeightedGrams:
         def hsic(u: str, v: str) -> np.ndarray:
             key = u + v
             wkl = np.einsum("bi,bi,bi->b", w, a[u], a[v])
+            if not (c4 > 0).all():  # fewer than 4 distinct images in a draw: undefined there
+                c2[c4 <= 0] = c3[c4 <= 0] = c4[c4 <= 0] = np.nan
             w2kl = np.einsum("bi,bi,bi->b", w * w, a[u], a[v])
             t1 = pr["wPw", key] / c2
             t2 = (q[u] * q[v] - 4.0 * w2kl + 2.0 * pr["w2Pw2", key]) / c4
             t3 = (wkl - pr["wPw2", key]) / c3
             return t1 + t2 - 2.0 * t3
 
-        return _ratio(hsic("k", "l"), hsic("k", "k"), hsic("l", "l"))
+        return hsic("k", "l"), hsic("k", "k"), hsic("l", "l")
 
     def linear(self, w: np.ndarray, *, binary: bool) -> np.ndarray:
         """Plain linear CKA of each subsample (rows of ``w`` are 0/1)."""
