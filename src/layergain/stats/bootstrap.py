@@ -168,8 +168,9 @@ def _resampling_units(labels: np.ndarray, groups: np.ndarray | None, stratify: b
     small = [int(unit_label[s[0]]) for s in strata if s.size < 2]
     if small:
         raise NotEnoughDataError(
-            f"Stratified resampling needs at least 2 {kind}s per class, but class code(s) {small} "
-            f"have 1 {kind}; such a class would never vary between resamples. Pass "
+            f"Stratified resampling needs at least 2 {kind}s per class, but the class(es) at "
+            f"position(s) {small} of the sorted class labels have 1 {kind}; such a class would never "
+            "vary between resamples. Pass "
             "stratify=False to resample without stratification, or merge the rare classes."
         )
     return _Units(of_image, size, strata, kind, by)
