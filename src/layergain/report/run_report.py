@@ -63,7 +63,9 @@ def build_document(ds: xr.Dataset) -> Document:
     doc.add(Table(header, rows, caption="Gain = pretrained accuracy − mean random accuracy; CI: "
                   f"{ds['gain_ci'].attrs.get('bootstrap_interval', '')} hierarchical bootstrap; p: "
                   "paired sign-flip permutation test; Holm across layers.", align="lrrrrrrrr"))
-    doc.add(Heading("Settings"), Bullets([f"`{k}`: {v}" for k, v in sorted(a.items()) if k not in ("config",)]))
+    # created / timings / config (holds the output path) differ between identical reruns: they stay in results.nc
+    shown = {k: v for k, v in a.items() if k not in ("config", "created", "timings_s")}
+    doc.add(Heading("Settings"), Bullets([f"`{k}`: {v}" for k, v in sorted(shown.items())]))
     return doc
 
 
