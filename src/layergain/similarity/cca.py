@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
-from layergain.similarity._backend import NumpyOps
+from layergain.similarity._backend import NumpyOps, one_blas_thread
 from layergain.similarity.cka import prepare_pair
 
 __all__ = ["cca", "svcca", "pwcca", "canonical_correlations", "Directions", "directions"]
@@ -77,19 +77,26 @@ def directions(xc: np.ndarray, keep: float | None) -> Directions:
     """
     n, p = xc.shape
     if p <= n:
-        lam, v = _eigh_desc(xc.T @ xc)
+        with one_blas_thread(n * p * p / 2):
+            cov = xc.T @ xc
+        lam, v = _eigh_desc(cov)
         rank = _rank(lam)
         k = _n_keep(lam, rank, keep)
         root = np.sqrt(lam[:k])
-        return Directions(xc @ (v[:, :k] / root), v[:, :k] * root, rank)
-    lam, u = _eigh_desc(xc @ xc.T)
+        with one_blas_thread(n * p * k):
+            return Directions(xc @ (v[:, :k] / root), v[:, :k] * root, rank)
+    with one_blas_thread(n * n * p / 2):
+        gram = xc @ xc.T
+    lam, u = _eigh_desc(gram)
     rank = _rank(lam)
     k = _n_keep(lam, rank, keep)
-    return Directions(u[:, :k], xc.T @ u[:, :k], rank)
+    with one_blas_thread(n * p * k):
+        return Directions(u[:, :k], xc.T @ u[:, :k], rank)
 
 
 def _eigh_desc(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lam, vec = np.linalg.eigh(a)
+    with one_blas_thread():
+        lam, vec = np.linalg.eigh(a)
     return np.maximum(lam[::-1], 0.0), vec[:, ::-1]
 
 
@@ -136,7 +143,10 @@ def canonical(dx: Directions, dy: Directions) -> Canonical:
     (google/svcca ``pwcca.py``); each weight is the summed absolute projection of that side's
     centred units on the canonical variate, normalised to sum 1.
     """
-    a, s, bt = np.linalg.svd(dx.u.T @ dy.u, full_matrices=False)
+    with one_blas_thread(dx.u.shape[0] * dx.k * dy.k):
+        m = dx.u.T @ dy.u
+    with one_blas_thread():
+        a, s, bt = np.linalg.svd(m, full_matrices=False)
     rho = np.minimum(s, 1.0)
     proj = dx.loadings @ a if dx.k <= dy.k else dy.loadings @ bt.T
     alpha = np.abs(proj).sum(axis=0)
@@ -292,7 +302,9 @@ def pwcca(x: Any, y: Any, *, keep: float = 0.99) -> float:
 
     where :math:`h_i` is the i-th canonical variate (unit vector over images) of the side with
     fewer kept directions (``x`` on a tie) and :math:`\bar x_u` runs over that side's centred
-    units. Canonical directions that account for more of the units weigh more.
+    units. Canonical directions that account for more of the units weigh more. The weights
+    depend on the unit basis: PWCCA is unchanged by isotropic scaling, shifts, permutations and
+    sign flips of units, but not by rotations of them (unlike :func:`svcca`).
 
     Parameters
     ----------

@@ -202,7 +202,7 @@ def median_bandwidth(sq_dist: np.ndarray) -> float:
 def rbf_gram_centred(xc: np.ndarray, sigma: float | None, name: str) -> tuple[np.ndarray, float]:
     """Centred RBF Gram matrix ``H K H`` of centred features, and the bandwidth used."""
     d = np.einsum("ij,ij->i", xc, xc, dtype=np.float64).astype(xc.dtype)
-    sq = xc @ xc.T
+    sq = NumpyOps().gram(xc)
     sq *= -2
     sq += d[:, None]
     sq += d[None, :]

@@ -1,0 +1,346 @@
+"""Similarity benchmark: layergain against the peer libraries, on the same inputs, in one run.
+
+Run it in the peers' environment (bench/README.md, section "Similarity", says how to make it);
+layergain is taken from ``src/`` of this checkout, nothing is installed into the package:
+
+    bench/.venv-peers/bin/python bench/similarity.py            # full run (~15 min on 2 cores)
+    bench/.venv-peers/bin/python bench/similarity.py --quick    # no N = 10 000, no repsim CCA
+
+Every case first checks that the peer computes the same quantity as layergain on the same input
+(the value difference is printed); a peer that computes something else is reported as such and
+left out of the ratios. Ratios are peer time / layergain time, measured in this run; "vs GEMM" is
+layergain time / the time of the plain float32 products that the computation cannot avoid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import torch  # noqa: E402
+
+from layergain.similarity import (  # noqa: E402
+    bootstrap_cka,
+    cca,
+    cka_matrix,
+    debiased_cka,
+    layer_similarity,
+    linear_cka,
+    svcca,
+)
+
+# EfficientNet-Lite0 probe layers: stem, 16 blocks, head. The 17 x 17 case uses blocks + head.
+LITE0_WIDTHS = [32, 16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320, 1280]
+MATRIX_WIDTHS = LITE0_WIDTHS[1:]
+EPSILON_CKA_PYTORCH = 1e-4  # cka-pytorch's default epsilon in its final CKA
+
+
+def best_time(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
+    """Best wall time of ``repeat`` runs (after one warm-up run when repeat > 1)."""
+    out = fn()
+    if repeat <= 1:
+        t0 = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t0, out
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def once(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+# --- peers: each adapter takes float32 numpy arrays and returns what the library computes ---------
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a)
+
+
+def peer_pytorch_cka_debiased(x: np.ndarray, y: np.ndarray) -> float:
+    """pytorch-cka ``cka.cka_from_features``: unbiased HSIC from N x N Grams (clamped to [0, 1])."""
+    import cka
+
+    return float(cka.cka_from_features(_t(x), _t(y))[0, 0])
+
+
+def peer_ckatorch(unbiased: bool) -> Callable[[np.ndarray, np.ndarray], float]:
+    """ckatorch ``cka_base``: N x N Grams in float64, Kornblith's (un)biased centring."""
+
+    def run(x: np.ndarray, y: np.ndarray) -> float:
+        import ckatorch
+
+        return float(ckatorch.cka_base(_t(x), _t(y), kernel="linear", unbiased=unbiased))
+
+    return run
+
+
+def _cka_pytorch_pair(gx: torch.Tensor, gy: torch.Tensor) -> float:
+    from cka_pytorch.hsic import hsic1
+
+    xy, xx, yy = hsic1(gx, gy), hsic1(gx, gx), hsic1(gy, gy)
+    return float(xy / torch.sqrt(xx * yy + EPSILON_CKA_PYTORCH))
+
+
+def peer_cka_pytorch_debiased(x: np.ndarray, y: np.ndarray) -> float:
+    """cka-pytorch: ``hsic1`` on Gram batches (bmm of N x N), final CKA as in CKACalculator."""
+    tx, ty = _t(x), _t(y)
+    return _cka_pytorch_pair((tx @ tx.T)[None], (ty @ ty.T)[None])
+
+
+def peer_torch_cka_debiased(x: np.ndarray, y: np.ndarray) -> float:
+    """torch-cka ``CKA._HSIC`` on zero-diagonal Grams (one batch), as in ``CKA.compare``."""
+    from torch_cka.cka import CKA
+
+    me = SimpleNamespace(device="cpu")
+    tx, ty = _t(x), _t(y)
+    k, ell = tx @ tx.T, ty @ ty.T
+    k.fill_diagonal_(0.0)
+    ell.fill_diagonal_(0.0)
+    xy, xx, yy = CKA._HSIC(me, k, ell), CKA._HSIC(me, k, k), CKA._HSIC(me, ell, ell)
+    return xy / (np.sqrt(xx) * np.sqrt(yy))
+
+
+def peer_repsim(estimator: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """repsim ``cka``: C++ (Eigen), float64; 'gretton' = biased HSIC, 'song' = unbiased."""
+
+    def run(x: np.ndarray, y: np.ndarray) -> float:
+        import repsim
+
+        return float(repsim.cka([x, y], kernel_type="linear", estimator=estimator)[0, 1])
+
+    return run
+
+
+LINEAR_PEERS = {"ckatorch": peer_ckatorch(False), "repsim": peer_repsim("gretton")}
+DEBIASED_PEERS = {
+    "pytorch-cka": peer_pytorch_cka_debiased,
+    "cka-pytorch": peer_cka_pytorch_debiased,
+    "torch-cka": peer_torch_cka_debiased,
+    "ckatorch": peer_ckatorch(True),
+    "repsim": peer_repsim("song"),
+}
+# Peers whose cost grows as N^3 (products of N x N matrices), or that are slower still: measured at
+# N = 2000 only (their N = 10 000 time would be 1-2 orders of magnitude above the fastest peer).
+CUBIC = {"cka-pytorch", "torch-cka", "repsim"}
+
+
+def pair_inputs(rng: np.random.Generator, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    # Non-negative with a positive mean, like pooled ReLU features; float32 like extracted features.
+    x = (np.abs(rng.standard_normal((n, d), dtype=np.float32)) + 1.0).astype(np.float32)
+    w = rng.standard_normal((d, d), dtype=np.float32) / np.float32(np.sqrt(d))
+    y = np.maximum((x - 1.8) @ w + rng.standard_normal((n, d), dtype=np.float32), 0.0)
+    return x, y.astype(np.float32)
+
+
+def gemm_pair(x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
+    """The products a pair cannot avoid: X^T Y, X^T X, Y^T Y (numpy uses syrk for the last two)."""
+    return lambda: (x.T @ y, x.T @ x, y.T @ y)
+
+
+def check_agreement(rows: list[dict], rng: np.random.Generator) -> None:
+    """Every peer against layergain on one small input, before any timing."""
+    x, y = pair_inputs(rng, 300, 64)
+    ours = {"linear": linear_cka(x, y), "debiased": debiased_cka(x, y)}
+    for kind, peers in (("linear", LINEAR_PEERS), ("debiased", DEBIASED_PEERS)):
+        for name, fn in peers.items():
+            value = fn(x, y)
+            rows.append({"case": "agreement N=300 D=64", "kind": kind, "peer": name, "peer_value": value,
+                         "layergain_value": ours[kind], "abs_diff": abs(value - ours[kind])})
+            print(f"  agreement {kind:8s} {name:12s} peer={value:.7f} layergain={ours[kind]:.7f} "
+                  f"|diff|={abs(value - ours[kind]):.1e}")
+
+
+def bench_pairs(sizes: list[tuple[int, int]], rows: list[dict], rng: np.random.Generator) -> None:
+    for n, d in sizes:
+        x, y = pair_inputs(rng, n, d)
+        t_gemm, _ = best_time(gemm_pair(x, y), 3)
+        for kind, fn, peers in (("linear", linear_cka, LINEAR_PEERS), ("debiased", debiased_cka, DEBIASED_PEERS)):
+            t_ours, v_ours = best_time(lambda fn=fn: fn(x, y), 3)
+            peer_times = {}
+            for name, peer in peers.items():
+                if n > 2000 and name in CUBIC:
+                    continue
+                t_peer, v_peer = once(lambda peer=peer: peer(x, y))
+                peer_times[name] = t_peer
+                rows.append({"case": f"pair N={n} D={d}", "kind": kind, "peer": name, "peer_s": t_peer,
+                             "abs_diff": abs(v_peer - v_ours)})
+            fastest = min(peer_times, key=peer_times.get)
+            row = {"case": f"pair N={n} D={d}", "kind": kind, "layergain_s": t_ours, "gemm_s": t_gemm,
+                   "fastest_peer": fastest, "fastest_peer_s": peer_times[fastest],
+                   "speedup": peer_times[fastest] / t_ours, "vs_gemm": t_ours / t_gemm}
+            rows.append(row)
+            others = ", ".join(f"{k} {v:.2f}s" for k, v in sorted(peer_times.items(), key=lambda kv: kv[1]))
+            print(f"  pair N={n:5d} D={d:4d} {kind:8s} layergain {t_ours:.3f}s | GEMMs {t_gemm:.3f}s "
+                  f"(x{t_ours / t_gemm:.2f}) | {others} | speedup vs {fastest}: x{row['speedup']:.1f}")
+
+
+def _matrix_inputs(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    base = rng.standard_normal((n, 32), dtype=np.float32)
+    def net() -> dict[str, np.ndarray]:
+        return {f"layer{i}": np.maximum(base @ rng.standard_normal((32, w), dtype=np.float32)
+                                        + rng.standard_normal((n, w), dtype=np.float32), 0).astype(np.float32)
+                for i, w in enumerate(MATRIX_WIDTHS)}
+    return net(), net()
+
+
+def _cka_pytorch_matrix(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> np.ndarray:
+    """cka-pytorch CKACalculator._update_hsic_matrices + _compute_final_cka, on given features."""
+    from cka_pytorch.hsic import hsic1
+
+    gx = [a @ a.T for a in xs]
+    gy = [b @ b.T for b in ys]
+    hx = torch.cat([hsic1(torch.stack(gx[i:i + 64]), torch.stack(gx[i:i + 64])) for i in range(0, len(gx), 64)])
+    hy = torch.cat([hsic1(torch.stack(gy[i:i + 64]), torch.stack(gy[i:i + 64])) for i in range(0, len(gy), 64)])
+    pairs = [(i, j) for j in range(len(gy)) for i in range(len(gx))]
+    cross = torch.cat([
+        hsic1(torch.stack([gx[i] for i, _ in pairs[s:s + 64]]), torch.stack([gy[j] for _, j in pairs[s:s + 64]]))
+        for s in range(0, len(pairs), 64)
+    ])
+    m = cross.reshape(len(gy), len(gx)).T
+    return (m / torch.sqrt(torch.outer(hx, hy) + EPSILON_CKA_PYTORCH)).numpy()
+
+
+def bench_matrix(n: int, rows: list[dict], rng: np.random.Generator) -> None:
+    import cka
+    import ckatorch
+
+    xs, ys = _matrix_inputs(rng, n)
+    tx, ty = [_t(a) for a in xs.values()], [_t(b) for b in ys.values()]
+    zx, zy = np.concatenate(list(xs.values()), axis=1), np.concatenate(list(ys.values()), axis=1)
+    t_gemm, _ = best_time(lambda: zx.T @ zy, 3)
+    peers = {
+        "debiased": {
+            "pytorch-cka": lambda: cka.cka_from_features(tx, ty).numpy(),
+            "cka-pytorch": lambda: _cka_pytorch_matrix(tx, ty),
+            "ckatorch": lambda: np.array([[float(ckatorch.cka_base(a, b, unbiased=True)) for b in ty] for a in tx]),
+        },
+        "linear": {
+            "ckatorch": lambda: np.array([[float(ckatorch.cka_base(a, b)) for b in ty] for a in tx]),
+        },
+    }
+    for kind in ("linear", "debiased"):
+        t_ours, m_ours = best_time(lambda kind=kind: cka_matrix(xs, ys, kind=kind).values, 3)
+        peer_times = {}
+        for name, fn in peers[kind].items():
+            t_peer, m_peer = once(fn)
+            diff = float(np.max(np.abs(m_peer - m_ours)))
+            peer_times[name] = t_peer
+            rows.append({"case": f"matrix 17x17 N={n}", "kind": kind, "peer": name, "peer_s": t_peer, "max_abs_diff": diff})
+            print(f"    {name:12s} {t_peer:.2f}s  max|diff|={diff:.1e}")
+        fastest = min(peer_times, key=peer_times.get)
+        row = {"case": f"matrix 17x17 N={n}", "kind": kind, "layergain_s": t_ours, "gemm_s": t_gemm,
+               "fastest_peer": fastest, "fastest_peer_s": peer_times[fastest],
+               "speedup": peer_times[fastest] / t_ours, "vs_gemm": t_ours / t_gemm}
+        rows.append(row)
+        print(f"  matrix 17x17 N={n} {kind:8s} layergain {t_ours:.3f}s | one GEMM of the concatenated "
+              f"features {t_gemm:.3f}s (x{t_ours / t_gemm:.2f}) | speedup vs {fastest}: x{row['speedup']:.1f}")
+
+
+def bench_bootstrap(n: int, d: int, n_boot: int, peer_calls: int, rows: list[dict], rng: np.random.Generator) -> None:
+    """B draws of debiased CKA; the peer is timed on ``peer_calls`` draws and scaled to B."""
+    x, y = pair_inputs(rng, n, d)
+    peer = peer_pytorch_cka_debiased
+    # Equal quantity first: subsampling without replacement, same subsets, same values.
+    sub = bootstrap_cka(x, y, n_boot=peer_calls, seed=1, method="subsample")
+    from layergain.similarity.bootstrap import _draw_weights
+
+    subsets = [np.flatnonzero(w) for w in _draw_weights(np.random.default_rng(1), n, peer_calls, "subsample", n // 2)]
+    t_peer_sub, peer_sub = once(lambda: [peer(x[i], y[i]) for i in subsets])
+    diff = float(np.max(np.abs(np.array(peer_sub) - sub.values)))
+    idx = np.random.default_rng(2).integers(0, n, size=(peer_calls, n))
+    t_peer_dup, _ = once(lambda: [peer(x[i], y[i]) for i in idx])
+    for method, t_peer in (("subsample", t_peer_sub), ("exclude-duplicates", t_peer_dup)):
+        t_ours, _ = best_time(lambda method=method: bootstrap_cka(x, y, n_boot=n_boot, seed=0, method=method), 2)
+        scaled = t_peer * n_boot / peer_calls
+        row = {"case": f"bootstrap B={n_boot} N={n} D={d}", "kind": "debiased", "method": method,
+               "layergain_s": t_ours, "fastest_peer": "pytorch-cka", "fastest_peer_s": scaled,
+               "peer_calls_timed": peer_calls, "speedup": scaled / t_ours}
+        if method == "subsample":
+            row["max_abs_diff"] = diff
+        rows.append(row)
+        what = ("same subsets, max|diff| " + f"{diff:.1e}") if method == "subsample" else (
+            "peer recomputes on each with-replacement resample (duplicates inflate it)")
+        print(f"  bootstrap B={n_boot} N={n} D={d} {method:18s} layergain {t_ours:.2f}s | pytorch-cka "
+              f"{peer_calls} calls {t_peer:.2f}s -> x{n_boot // peer_calls} = {scaled:.1f}s ({what}) | "
+              f"speedup x{row['speedup']:.1f}")
+
+
+def bench_cca(n: int, d: int, with_repsim: bool, rows: list[dict], rng: np.random.Generator) -> None:
+    x64 = rng.standard_normal((n, d)) @ np.diag(np.linspace(2, 0.05, d))
+    y64 = x64 @ rng.standard_normal((d, d)) * 0.1 + rng.standard_normal((n, d))
+    t_sv, v_sv = best_time(lambda: svcca(x64, y64, keep=0.99), 3)
+    t_cca, v_cca = best_time(lambda: cca(x64, y64), 3)
+    print(f"  svcca N={n} D={d}: layergain svcca(keep=0.99) {t_sv:.3f}s = {v_sv:.6f}; cca {t_cca:.3f}s = {v_cca:.6f}")
+    row = {"case": f"svcca N={n} D={d}", "layergain_svcca_s": t_sv, "layergain_cca_s": t_cca}
+    if with_repsim:
+        import repsim
+
+        t_rc, r_cca = once(lambda: repsim.cca([x64, y64], summary_type="pillai")[0, 1])
+        t_rs, r_sv = once(lambda: repsim.svcca([x64, y64], summary_type="pillai")[0, 1])
+        row.update({"repsim_cca_s": t_rc, "repsim_cca_diff": abs(r_cca - v_cca), "repsim_svcca_s": t_rs,
+                    "repsim_svcca_value": r_sv, "speedup_cca": t_rc / t_cca, "speedup_svcca_named": t_rs / t_sv})
+        print(f"    repsim cca (mean canonical correlation, 'pillai') {t_rc:.1f}s |diff| {abs(r_cca - v_cca):.1e} "
+              f"-> speedup x{t_rc / t_cca:.0f} (equal quantity)")
+        print(f"    repsim svcca ('pillai') {t_rs:.1f}s = {r_sv:.6f}: its truncation differs from keep=0.99 of the "
+              f"variance (layergain {v_sv:.6f}); same-named speedup x{t_rs / t_sv:.0f}")
+    rows.append(row)
+
+
+def bench_study(n: int, rows: list[dict], rng: np.random.Generator) -> None:
+    feats = {
+        init: {f"layer{i}": np.maximum(rng.standard_normal((n, w), dtype=np.float32), 0) for i, w in enumerate(LITE0_WIDTHS)}
+        for init in ["pretrained"] + [f"random-{s}" for s in range(5)]
+    }
+    t, _ = once(lambda: layer_similarity(feats))
+    rows.append({"case": f"layer_similarity 6 inits x 18 layers N={n}", "layergain_s": t})
+    print(f"  layer_similarity, 6 inits x 18 Lite0 layers, every measure, N={n}: {t:.1f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip N = 10 000 and repsim's CCA (minutes each)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "similarity.json"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    rows: list[dict] = []
+    print(f"threads: torch {torch.get_num_threads()}, python {platform.python_version()}, torch {torch.__version__}")
+    print("agreement (peer vs layergain, N=300, D=64):")
+    check_agreement(rows, rng)
+    sizes = [(2000, 512), (2000, 2048)] + ([] if args.quick else [(10000, 512), (10000, 2048)])
+    print("one pair of layers:")
+    bench_pairs(sizes, rows, rng)
+    print("cross-layer matrix, EfficientNet-Lite0 widths (16 blocks + head):")
+    bench_matrix(2000, rows, rng)
+    print("bootstrap:")
+    bench_bootstrap(2000, 512, 1000, 20, rows, rng)
+    print("CCA family:")
+    bench_cca(2000, 512, not args.quick, rows, rng)
+    print("whole run:")
+    for n in (160, 2000):
+        bench_study(n, rows, rng)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
