@@ -22,7 +22,7 @@ import xarray as xr
 from layergain import __version__
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, OutputError
-from layergain.features import FeatureCache, default_cache_dir, extract_features
+from layergain.features import FeatureCache, default_cache_dir, extract_features, torch_threads
 from layergain.models import DEFAULT_MODEL, load_backbone
 from layergain.probes import ProbeSettings, check_foldable, classification_metrics, cross_val_probe, make_folds
 from layergain.results import schema as S
@@ -60,6 +60,7 @@ class RunConfig:
     batch_size: int = 32
     device: str = "cpu"
     probe_c: float = 1.0
+    jobs: int | None = None  # worker processes of the probes (default: the CPU count, at most 8)
     skip_bad_images: bool = False
     quiet: bool = False
     progress: bool = False
@@ -149,14 +150,15 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     inits, seeds, features, backbone_info = _extract_all(config, image_set, cache, log)
     timings["features"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    layers = backbone_info["layers"]
-    probes = _probe_all(config, image_set, features, inits, layers, folds, log)
-    timings["probes"] = time.perf_counter() - t
+    with torch_threads(1):  # numpy/scikit-learn from here on; idle torch workers slow them down
+        t = time.perf_counter()
+        layers = backbone_info["layers"]
+        probes = _probe_all(config, image_set, features, inits, layers, folds, log)
+        timings["probes"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    similarity = _similarity(features, inits, log)
-    timings["similarity"] = time.perf_counter() - t
+        t = time.perf_counter()
+        similarity = _similarity(features, inits, log)
+        timings["similarity"] = time.perf_counter() - t
 
     t = time.perf_counter()
     correct = probes["prediction"] == image_set.labels  # (init, layer, repeat, image)
@@ -204,6 +206,7 @@ def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, lo
 
 
 def _probe_all(config, image_set, features, inits, layers, folds, log):
+    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     settings = ProbeSettings(C=config.probe_c)
@@ -211,15 +214,19 @@ def _probe_all(config, image_set, features, inits, layers, folds, log):
     shape = (len(inits), len(layers), folds.shape[0], len(image_set))
     prediction = np.empty(shape, dtype=np.int64)
     probability = np.empty((*shape, n_classes), dtype=np.float32)
+    tasks = [(i, j) for i in range(len(inits)) for j in range(len(layers))]
+    # Each fit is small and single-threaded; processes use the cores (results are identical to a serial run).
+    jobs = Parallel(n_jobs=_workers(config), return_as="generator")(
+        delayed(cross_val_probe)(
+            features[inits[i]][layers[j].name], image_set.labels, folds, n_classes=n_classes, settings=settings
+        )
+        for i, j in tasks
+    )
     not_converged = 0
-    bar = tqdm(total=len(inits) * len(layers), desc="probes", unit="fit", disable=not config.progress, leave=False)
-    for i, init in enumerate(inits):
-        for j, layer in enumerate(layers):
-            result = cross_val_probe(features[init][layer.name], image_set.labels, folds, n_classes=n_classes, settings=settings)
-            prediction[i, j], probability[i, j] = result.prediction, result.probability
-            not_converged += result.not_converged
-            bar.update()
-    bar.close()
+    for (i, j), result in tqdm(zip(tasks, jobs), total=len(tasks), desc="probes", unit="layer",
+                               disable=not config.progress, leave=False):
+        prediction[i, j], probability[i, j] = result.prediction, result.probability
+        not_converged += result.not_converged
     metrics = classification_metrics(prediction, image_set.labels, n_classes)
     dataset = probe_dataset(
         inits=inits,
@@ -237,6 +244,10 @@ def _probe_all(config, image_set, features, inits, layers, folds, log):
     )
     log(f"probes: {len(inits) * len(layers) * folds.shape[0] * config.folds} fits, {not_converged} not converged")
     return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
+
+
+def _workers(config: RunConfig) -> int:
+    return config.jobs if config.jobs else max(1, min(os.cpu_count() or 1, 8))
 
 
 def _similarity(features, inits, log) -> xr.Dataset:

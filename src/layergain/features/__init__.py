@@ -1,7 +1,7 @@
 """Forward hooks, pooling, batched extraction and the on-disk feature cache."""
 
 from layergain.features.cache import FeatureCache, config_key, default_cache_dir
-from layergain.features.extract import extract_features, feature_config
+from layergain.features.extract import extract_features, feature_config, torch_threads
 from layergain.features.pooling import POOLINGS, pool
 
-__all__ = ["extract_features", "feature_config", "FeatureCache", "config_key", "default_cache_dir", "POOLINGS", "pool"]
+__all__ = ["extract_features", "feature_config", "torch_threads", "FeatureCache", "config_key", "default_cache_dir", "POOLINGS", "pool"]

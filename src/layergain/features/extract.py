@@ -16,7 +16,7 @@ from layergain.features.pooling import POOLINGS, Pooling, pool
 from layergain.models import Backbone
 from layergain.validation import check_choice, check_int
 
-__all__ = ["extract_features", "feature_config"]
+__all__ = ["extract_features", "feature_config", "torch_threads"]
 
 FEATURE_VERSION = 1  # bump when extraction changes its numbers
 
@@ -155,3 +155,19 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number.
+
+    After a forward pass, torch's OpenMP workers keep competing for the cores; numpy/scikit-learn
+    work that follows (probes, similarity) ran 5× slower here until torch was set to one thread
+    (measured in ``bench/probe.py``).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

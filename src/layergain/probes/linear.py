@@ -81,8 +81,9 @@ def cross_val_probe(
 
     Notes
     -----
-    The fit runs L-BFGS on one BLAS thread: these problems are small, and threaded BLAS made
-    them 10× slower here (measured in ``bench/probe.py``). Wide features are first rotated onto
+    Everything runs on one BLAS thread: these problems are small (threaded BLAS made them 10×
+    slower here), and results must not depend on the thread count; parallelism comes from
+    running layers in separate processes. Wide features are first rotated onto
     the span of the training images (exact, see ``_reduce_to_span``).
     Units constant within a training fold are dropped for that fold (standardising them would
     divide by zero). A class absent from a training fold (possible with grouped folds) gets
@@ -97,6 +98,13 @@ def cross_val_probe(
             "columns) must describe the same images."
         )
     n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
+    # One BLAS thread for everything: small problems run faster, and the numbers do not depend on
+    # the thread count (serial, parallel and cluster runs give identical files).
+    with threadpool_limits(1):
+        return _cross_val_probe(x, labels, folds, n_classes, settings)
+
+
+def _cross_val_probe(x, labels, folds, n_classes, settings) -> ProbeResult:
     prediction = np.empty(folds.shape, dtype=np.int64)
     probability = np.zeros((*folds.shape, n_classes), dtype=np.float32)
     not_converged = 0
@@ -118,7 +126,7 @@ def cross_val_probe(
             xv = (x[test][:, keep] - mean[keep]) / sd[keep]
             xt, xv = _reduce_to_span(xt, xv)
             model = LogisticRegression(C=settings.C, max_iter=settings.max_iter, tol=settings.tol)
-            with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
+            with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 model.fit(xt, labels[train])
             not_converged += any(issubclass(w.category, ConvergenceWarning) for w in caught)
