@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     run.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
+    ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
+    _add_data_options(ext)
+    _add_model_options(ext)
+    ext.add_argument("--seeds", type=_positive_int, default=5, metavar="N", help="random-weight networks (default 5)")
+    ext.add_argument("--image-size", type=_positive_int, default=224, metavar="PX")
+    ext.add_argument("--pooling", choices=("avg", "max", "avgmax"), default="avg")
+    ext.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --max-per-class subsets (default 0)")
+    ext.add_argument("--cache", metavar="DIR", help="feature cache (default $XDG_CACHE_HOME/layergain)")
+    ext.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    ext.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    ext.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
     layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
     _add_model_options(layers)
     layers.add_argument("--all", action="store_true", help="list every module name instead")
@@ -85,21 +97,38 @@ def _log(quiet: bool):
     return (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
 
 
-def _cmd_run(args) -> int:
-    from layergain.pipeline import RunConfig, run
+def _config(args):
+    from layergain.pipeline import RunConfig
 
-    config = RunConfig(
-        data=args.data, out=args.out, model=args.model, weights=args.weights, seeds=args.seeds, folds=args.folds,
-        repeats=args.repeats, max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,
-        boot=args.boot, permutations=args.permutations, confidence=args.confidence, seed=args.seed, cache=args.cache,
-        group_column=args.group_column, data_card=args.data_card, layers=args.layers.split(",") if args.layers else None,
-        batch_size=args.batch_size, device=args.device, probe_c=args.probe_c, skip_bad_images=args.skip_bad_images,
-        quiet=args.quiet, progress=not args.quiet and sys.stderr.isatty(),
+    defaults = RunConfig()
+    get = lambda name: getattr(args, name, getattr(defaults, name))  # noqa: E731  (extract has fewer options)
+    return RunConfig(
+        data=args.data, out=get("out"), model=args.model, weights=args.weights, seeds=args.seeds, folds=get("folds"),
+        repeats=get("repeats"), max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,
+        boot=get("boot"), permutations=get("permutations"), confidence=get("confidence"), seed=args.seed,
+        cache=args.cache, group_column=args.group_column, data_card=args.data_card,
+        layers=args.layers.split(",") if args.layers else None, batch_size=args.batch_size, device=args.device,
+        probe_c=get("probe_c"), skip_bad_images=args.skip_bad_images, quiet=args.quiet,
+        progress=not args.quiet and sys.stderr.isatty(),
         command="layergain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    output = run(config, log=_log(args.quiet))
+
+
+def _cmd_run(args) -> int:
+    from layergain.pipeline import run
+
+    output = run(_config(args), log=_log(args.quiet))
     if not args.quiet:
         print(f"report: {output.out / 'report.html'}  ({output.timings['total']:.0f} s)")
+    return 0
+
+
+def _cmd_extract(args) -> int:
+    from layergain.pipeline import extract
+
+    counts = extract(_config(args), log=_log(args.quiet))
+    if not args.quiet:
+        print(f"cached features of {len(counts)} networks × {next(iter(counts.values()))} images")
     return 0
 
 
@@ -121,7 +150,7 @@ def _cmd_layers(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "layers": _cmd_layers}
+    commands = {"run": _cmd_run, "extract": _cmd_extract, "layers": _cmd_layers}
     try:
         return commands[args.command](args)
     except LayergainError as exc:

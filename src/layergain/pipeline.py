@@ -30,7 +30,7 @@ from layergain.results.build import gain_dataset, probe_dataset
 from layergain.results.io import save_results
 from layergain.validation import check_choice, check_int, check_probability
 
-__all__ = ["RunConfig", "RunOutput", "run"]
+__all__ = ["RunConfig", "RunOutput", "run", "extract"]
 
 Log = Callable[[str], None]
 
@@ -171,6 +171,24 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     files = _write(out, results, log)
     timings["total"] = time.perf_counter() - t0
     return RunOutput(out=out, results=results, files=files, timings=timings)
+
+
+def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
+    """Compute and cache the features of the pretrained network and every random seed, nothing else.
+
+    For running the forward passes once (e.g. on a GPU machine) and the analysis elsewhere with the
+    same ``--cache``. Returns the number of images per network.
+    """
+    log = log or (lambda message: None)
+    config.validate()
+    image_set = load_image_set(
+        config.data, group_column=config.group_column, max_per_class=config.max_per_class, seed=config.seed,
+        skip_bad_images=config.skip_bad_images,
+    )
+    cache = FeatureCache(config.cache or default_cache_dir())
+    log(f"{image_set.name}: {len(image_set)} images -> {cache.root}")
+    inits, _, features, _ = _extract_all(config, image_set, cache, log)
+    return {init: len(image_set) for init in inits}
 
 
 def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, log: Log):
