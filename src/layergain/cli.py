@@ -87,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ext.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
+    cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
+    cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folder or its results.nc")
+    cmp_.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    cmp_.add_argument("--boot", type=_positive_int, default=2000, metavar="B", help="bootstrap draws (default 2000)")
+    cmp_.add_argument("--permutations", type=_positive_int, default=9999, metavar="P")
+    cmp_.add_argument("--confidence", type=float, default=0.95, metavar="C")
+    cmp_.add_argument("--alpha", type=float, default=0.05, metavar="A", help="level of 'significant' (Holm-adjusted)")
+    cmp_.add_argument("--deep-from", type=float, default=0.75, metavar="D",
+                      help="layers with relative depth >= D are the 'deepest layers' (default 0.75)")
+    cmp_.add_argument("--seed", type=int, default=0, metavar="S")
+    cmp_.add_argument("--quiet", action="store_true")
+
     layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
     _add_model_options(layers)
     layers.add_argument("--all", action="store_true", help="list every module name instead")
@@ -132,6 +144,18 @@ def _cmd_extract(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from layergain.pipeline import compare
+
+    output = compare(
+        args.runs, args.out, boot=args.boot, permutations=args.permutations, confidence=args.confidence,
+        alpha=args.alpha, deep_from=args.deep_from, seed=args.seed, log=_log(args.quiet),
+    )
+    if not args.quiet:
+        print(f"report: {output.out / 'report.html'}")
+    return 0
+
+
 def _cmd_layers(args) -> int:
     from layergain.models import load_backbone
 
@@ -150,7 +174,7 @@ def _cmd_layers(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "extract": _cmd_extract, "layers": _cmd_layers}
+    commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "layers": _cmd_layers}
     try:
         return commands[args.command](args)
     except LayergainError as exc:

@@ -27,10 +27,10 @@ from layergain.models import DEFAULT_MODEL, load_backbone
 from layergain.probes import ProbeSettings, check_foldable, classification_metrics, cross_val_probe, make_folds
 from layergain.results import schema as S
 from layergain.results.build import gain_dataset, probe_dataset
-from layergain.results.io import save_results
+from layergain.results.io import load_results, save_results
 from layergain.validation import check_choice, check_int, check_probability
 
-__all__ = ["RunConfig", "RunOutput", "run", "extract"]
+__all__ = ["RunConfig", "RunOutput", "run", "extract", "compare"]
 
 Log = Callable[[str], None]
 
@@ -388,19 +388,117 @@ def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict
     }
 
 
-def _write(out: Path, results: xr.Dataset, log: Log) -> list[Path]:
+def compare(
+    runs: list[str | Path],
+    out: str | Path,
+    *,
+    boot: int = 2000,
+    permutations: int = 9999,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    deep_from: float = 0.75,
+    seed: int = 0,
+    log: Log | None = None,
+) -> RunOutput:
+    """Compare the knowledge gain of several runs (image sets) of one backbone.
+
+    Each run is a run folder or its results.nc. Writes ``comparison.nc``, ``report.md``,
+    ``report.html`` and figures into ``out`` (staged, moved in at the end).
+    """
+    from layergain import stats
+    from layergain.results.comparison import comparison_dataset, stack_runs
+
+    log = log or (lambda message: None)
+    check_int(boot, "boot", minimum=100)
+    check_int(permutations, "permutations", minimum=99)
+    if len(runs) < 2:
+        raise InputValueError(f"`compare` needs at least 2 runs, got {len(runs)}. Pass two or more run folders.")
+    out = Path(out).expanduser()
+    _check_out_dir(out)
+    datasets = [load_results(r) for r in runs]
+    _check_comparable(datasets, runs)
+    names = [ds.attrs["dataset"] for ds in datasets]
+    outcomes = []
+    for ds in datasets:
+        correct = ds["prediction"].values == ds["label"].values
+        kinds = ds["kind"].values
+        groups = ds["group"].values
+        outcomes.append(
+            stats.ProbeOutcomes(
+                correct_pre=correct[kinds == S.PRETRAINED][0],
+                correct_rand=np.moveaxis(correct[kinds == "random"], 0, 1),
+                labels=ds["label"].values,
+                groups=groups if (groups != "").all() else None,
+                name=ds.attrs["dataset"],
+            )
+        )
+    log(f"comparing {', '.join(names)}")
+    t = time.perf_counter()
+    with torch_threads(1):
+        result = stats.compare_sets(
+            outcomes, datasets[0]["relative_depth"].values, n_boot=boot, confidence=confidence, alpha=alpha,
+            deep_min_relative_depth=deep_from, n_resamples=permutations, seed=np.random.default_rng(seed),
+        )
+    layer_names = [str(n) for n in datasets[0][S.LAYER].values]
+    comparison = xr.merge(
+        [stack_runs(datasets), comparison_dataset(names, layer_names, result)],
+        join="outer", compat="no_conflicts", combine_attrs="override",
+    )
+    comparison.attrs = {
+        **result.attrs(),
+        "title": "layergain comparison: " + ", ".join(names),
+        "backbone": datasets[0].attrs["backbone"],
+        "weights_sha256": datasets[0].attrs["weights_sha256"],
+        "seeds": [int(s) for s in datasets[0]["seed"].values[datasets[0]["kind"].values == "random"]],
+        "deep_min_relative_depth": deep_from,
+        "seed": seed,
+        "n_permutations": permutations,
+        "runs": json.dumps([
+            {"dataset": ds.attrs["dataset"], "data_card": ds.attrs.get("data_card", ""),
+             "data_card_summary": ds.attrs.get("data_card_summary", ""), "n_images": int(ds.attrs["n_images"]),
+             "data_content_sha256": ds.attrs.get("data_content_sha256", ""), "created": ds.attrs.get("created", "")}
+            for ds in datasets
+        ]),
+        "versions": json.dumps(_versions()),
+        "command": " ".join(sys.argv),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    files = _write(out, comparison, log, name="comparison.nc", report="comparison")
+    return RunOutput(out=out, results=comparison, files=files, timings={"total": time.perf_counter() - t})
+
+
+def _check_comparable(datasets: list[xr.Dataset], runs) -> None:
+    first = datasets[0]
+    names = [ds.attrs.get("dataset") for ds in datasets]
+    if len(set(names)) < len(names):
+        raise InputValueError(f"two runs are of the same image set ({names}); compare different sets.")
+    for ds, path in zip(datasets[1:], runs[1:]):
+        for key in ("backbone", "weights_sha256"):
+            if ds.attrs.get(key) != first.attrs.get(key):
+                raise InputValueError(
+                    f"run {path} has {key}={ds.attrs.get(key)!r} but the first run has {first.attrs.get(key)!r}; "
+                    "compare runs of the same backbone and weights."
+                )
+        if list(ds[S.LAYER].values) != list(first[S.LAYER].values) or list(ds[S.INIT].values) != list(first[S.INIT].values):
+            raise InputValueError(
+                f"run {path} has other layers or random seeds than the first run; rerun with the same --model, "
+                "--layers and --seeds."
+            )
+
+
+def _write(out: Path, results: xr.Dataset, log: Log, name: str = "results.nc", report: str = "run") -> list[Path]:
     """Write every file into a staging folder, then move them into ``out``."""
-    from layergain.report import write_report
+    from layergain import report as reports
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     try:
-        save_results(results, staging / "results.nc")
-        write_report(results, staging)
+        save_results(results, staging / name)
+        (reports.write_report if report == "run" else reports.write_comparison_report)(results, staging)
         moved = []
         files = sorted(p for p in staging.rglob("*") if p.is_file())
-        # results.nc last: its presence marks a complete run
-        files.sort(key=lambda p: p.name == "results.nc")
+        # the results file last: its presence marks a complete run
+        files.sort(key=lambda p: p.name == name)
         for src in files:
             dst = out / src.relative_to(staging)
             dst.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Names of dimensions, coordinates and variables of layergain results.
 
-Every stage uses these constants, so a name is spelled in one place. The full schema is
-documented in ``docs/results-schema.md``... see the README section "Results schema".
+Every stage uses these constants, so a name is spelled in one place. The variables of a run are
+listed in the README ("Results schema"); those of a comparison in :mod:`layergain.results.comparison`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BOUND = "bound"
 BOOT = "boot"
 CLASS = "class"
 PAIR = "pair"  # a pair of random seeds (random-vs-random reference)
+SET_PAIR = "set_pair"  # a pair of image sets in a comparison
 LAYER_PRETRAINED = "layer_pretrained"
 LAYER_OTHER = "layer_other"
 
