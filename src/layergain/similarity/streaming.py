@@ -70,7 +70,7 @@ class _Side:
         for i, b in enumerate(z):
             lo = self.starts[i]
             self.s[lo : lo + b.shape[1]] += _OPS.col_sum64(b)
-            self.cself[i] += (b.T @ b).astype(np.float64)
+            self.cself[i] += _OPS.t_matmul(b, b).astype(np.float64)
             self.zd[lo : lo + b.shape[1]] += b.T.astype(np.float64) @ d[:, i]
         self.dd += np.einsum("ia,ia->a", d, d)
         self.sd += d.sum(axis=0)
@@ -120,26 +120,26 @@ class StreamingCKAMatrix:
         ax = self._validate(names_x, arrays_x, "xs", dtype)
         ay = self._validate(names_y, arrays_y, "ys", dtype)
         check_paired(ax[0], ay[0], ("xs", "ys"))
-        if self._x is None:
-            self._x = _Side(names_x, [a.shape[1] for a in ax], ax)
-            self._y = _Side(names_y, [a.shape[1] for a in ay], ay)
-            self._cross = np.zeros((sum(self._x.widths), sum(self._y.widths)))
+        if self._x is None or self._y is None:
+            x = self._x = _Side(names_x, [a.shape[1] for a in ax], ax)
+            y = self._y = _Side(names_y, [a.shape[1] for a in ay], ay)
+            self._cross = np.zeros((sum(x.widths), sum(y.widths)))
             self._ddxy = np.zeros((len(names_x), len(names_y)))
-            self._zxdy = np.zeros((sum(self._x.widths), len(names_y)))
-            self._zydx = np.zeros((sum(self._y.widths), len(names_x)))
+            self._zxdy = np.zeros((sum(x.widths), len(names_y)))
+            self._zydx = np.zeros((sum(y.widths), len(names_x)))
         else:
-            self._check_same_layers(self._x, names_x, ax, "xs")
-            self._check_same_layers(self._y, names_y, ay, "ys")
-        assert self._y is not None
-        zx, dx = self._x.shifted(ax)
-        zy, dy = self._y.shifted(ay)
+            x, y = self._x, self._y
+            self._check_same_layers(x, names_x, ax, "xs")
+            self._check_same_layers(y, names_y, ay, "ys")
+        zx, dx = x.shifted(ax)
+        zy, dy = y.shifted(ay)
         cx, cy = _OPS.concat(zx), _OPS.concat(zy)
-        self._cross += (cx.T @ cy).astype(np.float64)
+        self._cross += _OPS.t_matmul(cx, cy).astype(np.float64)
         self._ddxy += dx.T @ dy
         self._zxdy += cx.T.astype(np.float64) @ dy
         self._zydx += cy.T.astype(np.float64) @ dx
-        self._x.add(zx, dx)
-        self._y.add(zy, dy)
+        x.add(zx, dx)
+        y.add(zy, dy)
         self.n_images_ += int(ax[0].shape[0])
         return self
 
@@ -182,9 +182,7 @@ class StreamingCKAMatrix:
             attrs={"kind": kind, "method": METHODS[kind], "n_images": n, "streaming": 1},
         )
 
-    def _block(self, a: int, b: int) -> np.ndarray:
-        x, y = self._x, self._y
-        assert x is not None and y is not None
+    def _block(self, x: _Side, y: _Side, a: int, b: int) -> np.ndarray:
         return self._cross[x.starts[a] : x.starts[a] + x.widths[a], y.starts[b] : y.starts[b] + y.widths[b]]
 
     def _linear(self, x: _Side, y: _Side, n: int) -> np.ndarray:
@@ -194,7 +192,7 @@ class StreamingCKAMatrix:
         out = np.empty((len(x.names), len(y.names)))
         for a in range(len(x.names)):
             for b in range(len(y.names)):
-                centred = self._block(a, b) - n * np.outer(mx[a], my[b])
+                centred = self._block(x, y, a, b) - n * np.outer(mx[a], my[b])
                 out[a, b] = np.sum(centred**2)
         return out / np.sqrt(np.outer(fx, fy))
 
@@ -219,7 +217,7 @@ class StreamingCKAMatrix:
         zxdy, zydx = x.blocks(self._zxdy), y.blocks(self._zydx)
         for a in range(len(x.names)):
             for b in range(len(y.names)):
-                c = self._block(a, b)
+                c = self._block(x, y, a, b)
                 trace = np.sum(c**2) - self._ddxy[a, b]
                 sums = (sx[a] @ sx[a] - x.sd[a]) * (sy[b] @ sy[b] - y.sd[b])
                 dots = sx[a] @ c @ sy[b] - sx[a] @ zxdy[a][:, b] - sy[b] @ zydx[b][:, a] + self._ddxy[a, b]
