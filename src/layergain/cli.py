@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--seed", type=int, default=0, metavar="S")
     cmp_.add_argument("--quiet", action="store_true")
 
+    rep = sub.add_parser("report", help="rebuild a report from a results.nc (run) or comparison.nc alone")
+    rep.add_argument("results", metavar="RESULTS", help="results.nc or comparison.nc, or the folder holding it")
+    rep.add_argument("--out", metavar="DIR", help="report folder (default: the results file's folder)")
+    rep.add_argument("--quiet", action="store_true")
+
     layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
     _add_model_options(layers)
     layers.add_argument("--all", action="store_true", help="list every module name instead")
@@ -156,6 +161,16 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from layergain.report.rebuild import rebuild_report
+
+    kind, files = rebuild_report(args.results, args.out)
+    if not args.quiet:
+        html = next((p for p in files if p.name == "report.html"), files[-1])
+        print(f"{kind} report: {html}  ({len(files)} files)")
+    return 0
+
+
 def _cmd_layers(args) -> int:
     from layergain.models import load_backbone
 
@@ -174,7 +189,8 @@ def _cmd_layers(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "layers": _cmd_layers}
+    commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "report": _cmd_report,
+                "layers": _cmd_layers}
     try:
         return commands[args.command](args)
     except LayergainError as exc:

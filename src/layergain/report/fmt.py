@@ -1,36 +1,98 @@
-"""Number formatting, at report time only."""
+"""Number formatting, at report time only (results keep full precision).
+
+Every formatter returns ``"n/a"`` for a missing value (None or NaN) so that a NaN never reaches a
+report as ``nan``. Signs use the ASCII hyphen-minus, which survives copying into any editor or
+spreadsheet; LaTeX output goes through :mod:`layergain.report.tables` instead.
+"""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["num", "pct", "pval", "ci", "signed"]
+__all__ = ["NA", "missing", "num", "signed", "pct", "pval", "ci", "est_ci", "count", "params", "level", "layer_list", "interval_name"]
+
+NA = "n/a"
 
 
-def _bad(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
+def missing(x) -> bool:
+    """True for None and NaN (any float-like)."""
+    if x is None:
+        return True
+    try:
+        return math.isnan(float(x))
+    except (TypeError, ValueError):
+        return True
 
 
 def num(x, digits: int = 3) -> str:
-    return "n/a" if _bad(float(x)) else f"{float(x):.{digits}f}"
+    return NA if missing(x) else f"{float(x):.{digits}f}"
 
 
 def signed(x, digits: int = 3) -> str:
-    return "n/a" if _bad(float(x)) else f"{float(x):+.{digits}f}"
+    return NA if missing(x) else f"{float(x):+.{digits}f}"
 
 
 def pct(x, digits: int = 1) -> str:
-    return "n/a" if _bad(float(x)) else f"{100 * float(x):.{digits}f} %"
+    return NA if missing(x) else f"{100 * float(x):.{digits}f} %"
 
 
 def pval(p) -> str:
-    """p-values as in APA style: three decimals, "< 0.001" below."""
+    """p-values as in APA style: three decimals, ``< 0.001`` below."""
+    if missing(p):
+        return NA
     p = float(p)
-    if _bad(p):
-        return "n/a"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_is(p) -> str:
+    """A p-value inside a sentence: ``p = 0.012`` or ``p < 0.001``."""
+    text = pval(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def ci(lower, upper, digits: int = 3, sign: bool = True) -> str:
     f = signed if sign else num
     return f"[{f(lower, digits)}, {f(upper, digits)}]"
+
+
+def est_ci(estimate, lower, upper, digits: int = 3, sign: bool = True) -> str:
+    """``+0.125 [+0.050, +0.200]``."""
+    f = signed if sign else num
+    return f"{f(estimate, digits)} {ci(lower, upper, digits, sign)}"
+
+
+def count(n) -> str:
+    """Integers with thousands separators: ``1,234,567``."""
+    return NA if missing(n) else f"{int(n):,}"
+
+
+def params(n) -> str:
+    """Parameter counts for prose: ``928``, ``87.6 k``, ``3.37 M``."""
+    if missing(n):
+        return NA
+    n = int(n)
+    if n < 10_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n / 1e3:.1f} k"
+    return f"{n / 1e6:.2f} M"
+
+
+def level(confidence) -> str:
+    """``0.95`` -> ``95 %``."""
+    return f"{100 * float(confidence):g} %"
+
+
+def layer_list(names: list[str], limit: int = 6) -> str:
+    """Layer names in backticks, shortened in the middle beyond ``limit``."""
+    quoted = [f"`{n}`" for n in names]
+    if len(quoted) > limit:
+        quoted = quoted[: limit - 2] + ["…", quoted[-1]]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def interval_name(method: str) -> str:
+    """``bca`` -> ``BCa``, ``percentile`` -> ``percentile``."""
+    return {"bca": "BCa", "percentile": "percentile"}.get(str(method).lower(), str(method))

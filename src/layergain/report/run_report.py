@@ -1,79 +1,247 @@
-"""The report of one run: Markdown, HTML, figures and LaTeX tables, from results alone."""
+"""The report of one run: Markdown, HTML, figures (PNG, PDF) and LaTeX tables, from results alone.
+
+``write_report(ds, out)`` writes::
+
+    out/report.md            Markdown (figures linked from figures/)
+    out/report.html          one self-contained file (figures embedded)
+    out/figures/*.png|pdf    five figures
+    out/tables/*.tex         the tables as LaTeX (booktabs, siunitx) and tables.tex to preview them
+
+Nothing in report.md depends on when or where the run was made (creation time, timings and the
+command line stay in results.nc), so identical runs give identical reports, and
+``layergain report results.nc`` rebuilds the same report from the file alone.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from layergain.report import figures
-from layergain.report.document import Bullets, Document, Figure, Heading, Paragraph, Table, to_html, to_markdown
-from layergain.report.fmt import ci, num, pval, signed
+from layergain.report import fmt
+from layergain.report.document import Bullets, Document, Figure, Heading, Paragraph, to_html, to_markdown
+from layergain.report.figures import write_figures
+from layergain.report.findings import data_text, layer_runs, methods, run_findings
+from layergain.report.fmt import interval_name
+from layergain.report.summary import RunSummary, json_attr, summarise_run
+from layergain.report.tables import Column, TableSpec, latex_label, write_latex
 from layergain.results import schema as S
 
-__all__ = ["write_report", "build_document", "per_layer_rows"]
+__all__ = ["write_report", "build_document", "run_tables"]
+
+# attrs that differ between identical runs, or that the report shows elsewhere
+_VOLATILE = ("config", "created", "timings_s", "command")
+_SHOWN_ELSEWHERE = ("data_card_summary", "title")
 
 
-def _random_accuracy(ds: xr.Dataset) -> xr.DataArray:
-    return ds["accuracy"].sel({S.INIT: ds["kind"] == "random"})
+def _measure(s: RunSummary, name: str, what: str = "mean") -> list[float]:
+    m = s.measures.get(name)
+    return list(getattr(m, what)) if m is not None else [np.nan] * len(s.layers)
 
 
-def per_layer_rows(ds: xr.Dataset) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted rows of the per-layer table (Markdown and HTML)."""
-    rand = _random_accuracy(ds)
-    header = [
-        "layer", "params", "acc. pretrained", "acc. random (mean ± sd)", "gain [95 % CI]", "rel. gain",
-        "p", "p (Holm)", "Cohen's h",
-    ]
-    rows = []
-    for j, name in enumerate(ds[S.LAYER].values):
-        lo, hi = ds["gain_ci"].values[j]
-        rows.append([
-            f"`{name}`",
-            f"{int(ds['params_to_layer'].values[j]):,}",
-            num(ds["accuracy"].sel({S.INIT: S.PRETRAINED}).values[j]),
-            f"{num(rand.mean(S.INIT).values[j])} ± {num(rand.std(S.INIT, ddof=1).values[j] if rand.sizes[S.INIT] > 1 else np.nan)}",
-            f"{signed(ds['gain'].values[j])} {ci(lo, hi)}",
-            signed(ds["relative_gain"].values[j]),
-            pval(ds["gain_p"].values[j]),
-            pval(ds["gain_p_holm"].values[j]),
-            signed(ds["gain_effect_size"].values[j], 2),
-        ])
-    return header, rows
-
-
-def build_document(ds: xr.Dataset) -> Document:
-    a = ds.attrs
-    doc = Document(f"layergain report: {a['dataset']} × {a['backbone']}")
-    counts = json.loads(a["class_counts"])
-    doc.add(
-        Paragraph(
-            f"{a['n_images']} images in {len(counts)} classes; {a['backbone']} with ImageNet weights "
-            f"against {len(json.loads(a['seeds']) if isinstance(a['seeds'], str) else a['seeds'])} random "
-            f"initialisations; {a['folds']}-fold cross-validated linear probes."
-        ),
-        Heading("Probe accuracy by layer"),
-        Figure("figures/accuracy_by_layer.png", "Out-of-fold linear-probe accuracy by layer: ImageNet-pretrained "
-               "network, mean of the random networks with the range over seeds, and the majority-class rate."),
-        Heading("Per-layer results"),
+def run_tables(s: RunSummary) -> dict[str, TableSpec]:
+    """The run's tables: main per-layer table, tests and effect sizes, further metrics."""
+    ds = s.ds
+    name = s.attrs.get("dataset", "run")
+    level = fmt.level(s.confidence)
+    tex_level = level.replace(" %", "~\\%")
+    ci_text = f"{level} CI ({interval_name(s.interval)} hierarchical bootstrap, B = {s.n_boot})"
+    L = range(len(s.layers))
+    cka, dcka, svcca = _measure(s, "cka_linear"), _measure(s, "cka_debiased"), _measure(s, "svcca")
+    main = TableSpec(
+        columns=[
+            Column("layer", "Layer", "code"),
+            Column("params", "Params", "int"),
+            Column("acc. pretrained", "Acc.\\ pre.", "num"),
+            Column("acc. random", "Acc.\\ rand.", "num"),
+            Column("sd", "SD", "sd"),
+            Column("gain", "Gain", "signed"),
+            Column(f"gain {level} CI", tex_level + " CI", "ci"),
+            Column("rel. gain", "Rel.\\ gain", "signed"),
+            Column("p", "$p$", "p"),
+            Column("p (Holm)", "$p_\\mathrm{Holm}$", "p"),
+            Column("Cohen's h", "$h$", "signed", 2),
+            Column("CKA", "CKA", "num"),
+            Column("debiased CKA", "dCKA", "num"),
+            Column("SVCCA", "SVCCA", "num"),
+        ],
+        rows=[[s.layers[j], s.params[j], s.acc_pre[j], s.acc_rand[j], s.acc_rand_sd[j], s.gain[j], tuple(s.gain_ci[j]),
+               s.rel_gain[j], s.p[j], s.p_holm[j], s.cohen_h[j], cka[j], dcka[j], svcca[j]] for j in L],
+        caption=f"Per-layer results, {name} × {s.attrs.get('backbone', '')}.",
+        label=latex_label("tab", "layergain", name, "per-layer"),
+        notes=(f"Params: parameters up to and including the layer. Acc.: out-of-fold linear-probe accuracy; random: "
+               f"mean ± sd over {s.n_random} random-weight seeds. Gain = pretrained − mean random accuracy, with its "
+               f"{ci_text}; rel. gain = gain / (1 − mean random accuracy). p: two-sided paired sign-flip permutation "
+               f"test; Holm across the {len(s.layers)} layers. h: Cohen's h of the two accuracies. CKA, debiased CKA "
+               "(dCKA), SVCCA: pretrained vs random at the same layer, mean over seeds. n/a: not computable (see "
+               "the findings)."),
     )
-    header, rows = per_layer_rows(ds)
-    doc.add(Table(header, rows, caption="Gain = pretrained accuracy − mean random accuracy; CI: "
-                  f"{ds['gain_ci'].attrs.get('bootstrap_interval', '')} hierarchical bootstrap; p: "
-                  "paired sign-flip permutation test; Holm across layers.", align="lrrrrrrrr"))
-    # created / timings / config (holds the output path) differ between identical reruns: they stay in results.nc
-    shown = {k: v for k, v in a.items() if k not in ("config", "created", "timings_s")}
-    doc.add(Heading("Settings"), Bullets([f"`{k}`: {v}" for k, v in sorted(shown.items())]))
+    mcnemar = _mcnemar(s)
+    tests = TableSpec(
+        columns=[
+            Column("layer", "Layer", "code"),
+            Column(f"rel. gain {level} CI", "Rel.\\ gain " + tex_level + " CI", "ci"),
+            Column("p (BH)", "$p_\\mathrm{BH}$", "p"),
+            Column("t-test p", "$p_t$", "p"),
+            Column("t-test p (Holm)", "$p_{t,\\mathrm{Holm}}$", "p"),
+            Column("McNemar p, median", "McNemar $\\tilde p$", "p"),
+            Column(f"McNemar p ≤ {s.alpha:g}", f"McNemar $p \\leq {s.alpha:g}$", "text"),
+            Column("Cohen's d_z", "$d_z$", "signed", 2),
+        ],
+        rows=[[s.layers[j], tuple(s.rel_gain_ci[j]), s.p_bh[j], s.ttest_p[j], s.ttest_p_holm[j], mcnemar[0][j],
+               mcnemar[1][j], s.cohen_dz[j]] for j in L],
+        caption=f"Secondary tests and effect sizes per layer, {name}.",
+        label=latex_label("tab", "layergain", name, "tests"),
+        notes=("BH: Benjamini–Hochberg on the sign-flip p-values. t-test: Nadeau–Bengio corrected resampled t-test "
+               "across CV folds, and its Holm adjustment. McNemar: exact test of the pretrained network against each "
+               "random seed (and CV repeat), uncorrected: the median p and how many comparisons reach the level. "
+               "d_z: mean per-image difference over its sd."),
+    )
+    metrics = TableSpec(
+        columns=[
+            Column("layer", "Layer", "code"),
+            Column("bal. acc. pretrained", "BA pre.", "num"),
+            Column("bal. acc. random", "BA rand.", "num"),
+            Column("macro-F1 pretrained", "F1 pre.", "num"),
+            Column("macro-F1 random", "F1 rand.", "num"),
+            Column("CKA rand–rand", "CKA rr", "num"),
+            Column("debiased CKA rand–rand", "dCKA rr", "num"),
+            Column("SVCCA rand–rand", "SVCCA rr", "num"),
+            Column("PWCCA", "PWCCA", "num"),
+            Column("RBF CKA", "RBF CKA", "num"),
+        ],
+        rows=[[s.layers[j], *_metric(ds, "balanced_accuracy", j), *_metric(ds, "macro_f1", j),
+               _measure(s, "cka_linear", "rr_mean")[j], _measure(s, "cka_debiased", "rr_mean")[j],
+               _measure(s, "svcca", "rr_mean")[j], _measure(s, "pwcca")[j], _measure(s, "cka_rbf")[j]] for j in L],
+        caption=f"Further metrics per layer, {name}.",
+        label=latex_label("tab", "layergain", name, "metrics"),
+        notes=("BA: balanced accuracy (mean recall over classes); F1: macro-F1; random: mean over seeds. rand–rand "
+               "(rr): the measure between two random networks, mean over pairs (the reference for pretrained vs "
+               "random). PWCCA, RBF CKA: pretrained vs random, mean over seeds."),
+    )
+    return {"per_layer": main, "per_layer_tests": tests, "per_layer_metrics": metrics}
+
+
+def _metric(ds: xr.Dataset, name: str, j: int) -> tuple[float, float]:
+    if name not in ds:
+        return np.nan, np.nan
+    values = ds[name].transpose(S.INIT, S.LAYER).values[:, j].astype(float)
+    random = ds["kind"].values == "random"
+    return float(values[ds[S.INIT].values == S.PRETRAINED][0]), float(values[random].mean())
+
+
+def _mcnemar(s: RunSummary) -> tuple[list[float], list[str]]:
+    ds = s.ds
+    if "mcnemar_p" not in ds:
+        return [np.nan] * len(s.layers), [fmt.NA] * len(s.layers)
+    random = ds[S.INIT].values[ds["kind"].values == "random"]
+    p = ds["mcnemar_p"].sel({S.INIT: list(random)}).transpose(S.LAYER, ...).values.reshape(len(s.layers), -1)
+    medians, counts = [], []
+    for row in p.astype(float):
+        finite = row[np.isfinite(row)]
+        medians.append(float(np.median(finite)) if finite.size else np.nan)
+        counts.append(f"{int(np.sum(finite <= s.alpha))}/{finite.size}" if finite.size else fmt.NA)
+    return medians, counts
+
+
+def _figures(s: RunSummary) -> list[tuple[str, str, str]]:
+    """(file stem, alt text, caption) of every figure, captions from the numbers."""
+    level = fmt.level(s.confidence)
+    sig = s.significant
+    sig_text = (f"{sig.sum()} of {len(s.layers)} layers: {layer_runs(s.layers, sig)}" if sig.any()
+                else f"none of the {len(s.layers)} layers")
+    near = s.random_near_chance
+    marks = (f" with the best layer (`{s.layers[s.best]}`) and the sweet spot (`{s.layers[s.sweet]}`), the "
+             "shallowest layer not significantly below the best one" if s.best >= 0 and s.sweet >= 0 else "")
+    return [
+        ("accuracy_by_layer", "Line chart: probe accuracy by layer, pretrained and random",
+         f"Out-of-fold linear-probe accuracy by layer: the ImageNet-pretrained network with its {level} CI, the mean "
+         f"of {s.n_random} random-weight networks with the range over seeds, and chance (the majority-class rate, "
+         f"{fmt.num(s.majority_rate)})."),
+        ("gain_by_layer", "Line chart: knowledge gain by layer with its confidence band",
+         f"Knowledge gain by layer (pretrained − mean random accuracy) with its {level} CI ({interval_name(s.interval)} "
+         f"hierarchical bootstrap, B = {s.n_boot}). Stars: Holm-adjusted sign-flip p ≤ {s.alpha:g} ({sig_text}). "
+         "Lower panel: the random baseline beside it"
+         + (f"; shaded: layers where its CI reaches chance ({layer_runs(s.layers, near)})." if near.any() else ".")),
+        ("similarity_by_layer", "Three line charts: linear CKA, debiased CKA and SVCCA by layer",
+         "Similarity of each pretrained layer to the same layer of the random networks (solid; band: range over "
+         "seeds) and of random networks to each other (dashed, hatched band: range over pairs): linear CKA, debiased "
+         "CKA and SVCCA. n/a: not computable at that layer (see the findings)."),
+        ("cka_heatmap", "Two heatmaps: cross-layer CKA, pretrained layers against random layers",
+         "Cross-layer CKA between every pretrained layer (rows) and every layer of the random networks (columns), "
+         "mean over seeds; left linear, right debiased. Circles mark each row's most similar random layer."),
+        ("accuracy_vs_params", "Line chart: probe accuracy against parameters up to the layer",
+         f"Probe accuracy against the number of parameters up to the layer (log scale){marks}."),
+    ]
+
+
+def _settings(a: dict) -> list[str]:
+    items = []
+    for key in sorted(a):
+        if key in _VOLATILE or key in _SHOWN_ELSEWHERE:
+            continue
+        value = json_attr(a, key, a[key]) if isinstance(a[key], str) and a[key][:1] in "[{" else a[key]
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value) or "none"
+        items.append(f"`{key}`: {value}")
+    return items
+
+
+def build_document(ds: xr.Dataset, summary: RunSummary | None = None) -> Document:
+    """The run report as a :class:`Document` (figures referenced under ``figures/``)."""
+    s = summary or summarise_run(ds)
+    a = s.attrs
+    doc = Document(f"layergain report: {a.get('dataset', '')} × {a.get('backbone', '')}")
+    doc.add(Paragraph(
+        f"How much does each layer of the ImageNet-pretrained `{a.get('backbone')}` give on "
+        f"`{a.get('dataset')}` beyond the same architecture with random weights? {a.get('n_images')} images in "
+        f"{len(s.class_names)} classes, {len(s.layers)} probe layers, {s.n_random} random-weight networks, "
+        f"{a.get('folds')}-fold cross-validated linear probes."
+    ))
+    sections = ["Findings", "Figures", "Tables", "Methods", "Data", "Settings"]
+    doc.add(Bullets([f"[{t}](#{t.lower()})" for t in sections]))
+    doc.add(Heading("Findings"), Bullets(run_findings(s)))
+    doc.add(Heading("Figures"))
+    for k, (stem, alt, caption) in enumerate(_figures(s), start=1):
+        doc.add(Figure(f"figures/{stem}.png", f"Figure {k}. {caption} PDF: `figures/{stem}.pdf`.", alt=alt))
+    doc.add(Heading("Tables"))
+    for k, (stem, spec) in enumerate(run_tables(s).items(), start=1):
+        table = spec.markdown()
+        table.caption = f"Table {k}. {spec.caption} LaTeX: `tables/{stem}.tex` (label `{spec.label}`)."
+        doc.add(table)
+    doc.add(Heading("Methods"), *[Paragraph(p) for p in methods(s)])
+    doc.add(Heading("Data"), *[Paragraph(p) for p in data_text(s)])
+    doc.add(Heading("Settings"), Paragraph("Every attribute of the results file except the command line, "
+                                           "timings and creation time (which differ between identical runs)."),
+            Bullets(_settings(a)))
     return doc
 
 
-def write_report(ds: xr.Dataset, out: Path) -> list[Path]:
-    """Write figures, ``report.md`` and ``report.html`` into ``out``."""
+def write_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
+    """Write figures, LaTeX tables, ``report.md`` and ``report.html`` of a run into ``out``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The run's results, as :func:`layergain.pipeline.run` builds them or as
+        :func:`layergain.results.io.load_results` reads them from results.nc.
+    out : str or Path
+        The report folder (created if needed).
+
+    Returns
+    -------
+    list of Path
+        Every file written.
+    """
     out = Path(out)
-    files = figures.accuracy_by_layer(ds, out / "figures" / "accuracy_by_layer")
-    doc = build_document(ds)
+    out.mkdir(parents=True, exist_ok=True)
+    s = summarise_run(ds)
+    files = [p for paths in write_figures(s, out / "figures").values() for p in paths]
+    files += write_latex(run_tables(s), out / "tables")
+    doc = build_document(ds, s)
     (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
     (out / "report.html").write_text(to_html(doc, out), encoding="utf-8")
     return files + [out / "report.md", out / "report.html"]

@@ -1,0 +1,135 @@
+"""Figures of a cross-set comparison (comparison.nc), each saved as PNG and PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib.colors import TwoSlopeNorm
+
+from layergain.report import fmt
+from layergain.report.style import SIGNIFICANT, band, figure, layer_axis, save, series_style
+from layergain.results import schema as S
+
+__all__ = ["gain_all_sets", "gain_heatmap", "pairwise_differences", "write_comparison_figures"]
+
+
+def _sets(ds: xr.Dataset) -> list[str]:
+    return [str(n) for n in ds[S.DATASET].values]
+
+
+def _layers(ds: xr.Dataset) -> list[str]:
+    return [str(n) for n in ds[S.LAYER].values]
+
+
+def _alpha(ds: xr.Dataset) -> float:
+    return float(ds.attrs.get("alpha", 0.05))
+
+
+def _level(ds: xr.Dataset) -> str:
+    return fmt.level(ds.attrs.get("confidence", 0.95))
+
+
+def _ci(da: xr.DataArray) -> np.ndarray:
+    return da.sel({S.BOUND: list(S.BOUNDS)}).values.astype(float)
+
+
+def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
+    """Gain by layer of every set with its joint CI band, significant layers starred; random baselines below."""
+    names, layers = _sets(ds), _layers(ds)
+    x = np.arange(len(layers))
+    alpha = _alpha(ds)
+    with figure(height=5.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (fig, (ax, low)):
+        for k, name in enumerate(names):
+            style = series_style(k)
+            gain = ds["gain"].sel({S.DATASET: name}).values.astype(float)
+            ci = _ci(ds["joint_gain_ci"].sel({S.DATASET: name}).transpose(S.LAYER, S.BOUND))
+            band(ax, x, ci[:, 0], ci[:, 1], color=style["color"], alpha=0.13)
+            ax.plot(x, gain, label=name, **style)
+            sig = ds["joint_gain_p_holm"].sel({S.DATASET: name}).values.astype(float) <= alpha
+            ax.plot(x[sig], gain[sig], **{**SIGNIFICANT, "markersize": 8}, label="_")
+            if "accuracy_random_mean" in ds:
+                low.plot(x, ds["accuracy_random_mean"].sel({S.DATASET: name}).values, **style)
+        ax.plot([], [], label=f"Holm-adjusted p ≤ {alpha:g}", **{**SIGNIFICANT, "markersize": 8})
+        deep = ds["deep"].values.astype(bool) if "deep" in ds else np.zeros(len(layers), bool)
+        if deep.any():
+            for a in (ax, low):
+                a.axvspan(np.flatnonzero(deep)[0] - 0.5, len(layers) - 0.5, color="0.93", zorder=0)
+            ax.text(np.flatnonzero(deep)[0] - 0.4, 0.98, "deep layers", transform=ax.get_xaxis_transform(),
+                    va="top", fontsize=7, color="0.3")
+        ax.axhline(0, color="0.2", linewidth=0.8)
+        ax.set_ylabel("gain (difference in\nproportion correct)")
+        ax.legend(loc="upper left", frameon=False, fontsize=7, ncols=2)
+        ax.set_title(f"Knowledge gain by layer, all image sets ({_level(ds)} joint-bootstrap CI bands)")
+        low.set_ylabel("random baseline\naccuracy")
+        low.set_ylim(0, 1)
+        layer_axis(low, layers)
+        return save(fig, base)
+
+
+def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
+    """Layers × sets heatmap of gain, each cell annotated with its value and * where Holm-significant."""
+    names, layers = _sets(ds), _layers(ds)
+    gain = ds["gain"].transpose(S.LAYER, S.DATASET).values.astype(float)
+    p = ds["joint_gain_p_holm"].transpose(S.LAYER, S.DATASET).values.astype(float)
+    alpha = _alpha(ds)
+    limit = float(np.nanmax(np.abs(gain))) if np.isfinite(gain).any() else 1.0
+    limit = max(limit, 1e-6)
+    width = min(6.4, 2.4 + 1.0 * len(names))
+    with figure(width=width, height=5.2) as (fig, ax):
+        image = ax.imshow(gain, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto",
+                          interpolation="nearest")
+        cmap, norm = image.cmap, image.norm
+        for i in range(gain.shape[0]):
+            for j in range(gain.shape[1]):
+                value = gain[i, j]
+                mark = "*" if np.isfinite(p[i, j]) and p[i, j] <= alpha else ""
+                r, g, b, _ = cmap(norm(value)) if np.isfinite(value) else (1, 1, 1, 1)
+                dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+                ax.text(j, i, f"{fmt.signed(value, 2)}{mark}", ha="center", va="center", fontsize=6.5,
+                        color="white" if dark else "black", fontweight="bold" if mark else "normal")
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=7.5)
+        ax.set_yticks(range(len(layers)), layers, fontsize=7)
+        ax.grid(False)
+        ax.set_xlabel("image set")
+        ax.set_ylabel("probe layer (shallow → deep)")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="gain (difference in proportion correct)")
+        ax.set_title(f"Gain per set and layer\n(* Holm-adjusted p ≤ {alpha:g})", fontsize=9)
+        return save(fig, base)
+
+
+def pairwise_differences(ds: xr.Dataset, base: Path) -> list[Path]:
+    """Gain of set a minus set b by layer, per pair, with CI bands; Holm-significant layers starred."""
+    layers = _layers(ds)
+    x = np.arange(len(layers))
+    alpha = _alpha(ds)
+    pairs = [str(p) for p in ds[S.SET_PAIR].values]
+    with figure(height=3.6) as (fig, ax):
+        for k, pair in enumerate(pairs):
+            style = series_style(k)
+            first, second = str(ds["first"].sel({S.SET_PAIR: pair}).values), str(ds["second"].sel({S.SET_PAIR: pair}).values)
+            diff = ds["difference"].sel({S.SET_PAIR: pair}).values.astype(float)
+            ci = _ci(ds["difference_ci"].sel({S.SET_PAIR: pair}).transpose(S.LAYER, S.BOUND))
+            band(ax, x, ci[:, 0], ci[:, 1], color=style["color"], alpha=0.13)
+            ax.plot(x, diff, label=f"{first} − {second}", **style)
+            sig = ds["difference_p_holm"].sel({S.SET_PAIR: pair}).values.astype(float) <= alpha
+            ax.plot(x[sig], diff[sig], **{**SIGNIFICANT, "markersize": 8}, label="_")
+        ax.plot([], [], label=f"Holm-adjusted p ≤ {alpha:g}", **{**SIGNIFICANT, "markersize": 8})
+        ax.axhline(0, color="0.2", linewidth=0.8)
+        layer_axis(ax, layers)
+        ax.set_ylabel("difference in gain\n(proportion correct)")
+        ax.legend(loc="best", frameon=False, fontsize=7, ncols=2)
+        ax.set_title(f"Pairwise differences of gain between sets ({_level(ds)} CI bands)")
+        return save(fig, base)
+
+
+COMPARISON_FIGURES = {
+    "gain_all_sets": gain_all_sets,
+    "gain_heatmap": gain_heatmap,
+    "pairwise_differences": pairwise_differences,
+}
+
+
+def write_comparison_figures(ds: xr.Dataset, folder: Path) -> dict[str, list[Path]]:
+    return {name: fn(ds, Path(folder) / name) for name, fn in COMPARISON_FIGURES.items()}

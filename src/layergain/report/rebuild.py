@@ -1,0 +1,68 @@
+"""Rebuild a report from a results file alone (``layergain report``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from layergain.errors import DataError
+from layergain.results import schema as S
+from layergain.results.io import load_results
+
+__all__ = ["report_kind", "rebuild_report"]
+
+_RUN_NEEDS = ("accuracy", "gain", "gain_ci", "gain_p_holm", "params_to_layer")
+_COMPARISON_NEEDS = ("gain", "joint_gain_ci", "joint_gain_p_holm", "interaction_wald_p")
+
+
+def report_kind(ds: xr.Dataset) -> str:
+    """``"comparison"`` for a comparison.nc, ``"run"`` for a run's results.nc.
+
+    Raises
+    ------
+    DataError
+        The Dataset is neither (variables missing).
+    """
+    is_comparison = S.DATASET in ds.dims
+    needs = _COMPARISON_NEEDS if is_comparison else _RUN_NEEDS
+    missing = [name for name in needs if name not in ds.variables]
+    if missing:
+        kind = "comparison" if is_comparison else "run"
+        raise DataError(
+            f"this file is not a layergain {kind} result: it lacks {', '.join(missing)}. Pass the results.nc of "
+            "`layergain run` or the comparison.nc of `layergain compare`."
+        )
+    return "comparison" if is_comparison else "run"
+
+
+def _resolve(path: Path) -> Path:
+    if path.is_dir():
+        for name in ("results.nc", "comparison.nc"):
+            if (path / name).is_file():
+                return path / name
+        raise DataError(f"{path} holds neither results.nc nor comparison.nc. Pass a run or comparison folder, or the file.")
+    return path
+
+
+def rebuild_report(path: str | Path, out: str | Path | None = None) -> tuple[str, list[Path]]:
+    """Write the report of a results file into ``out`` (default: the file's folder).
+
+    Returns the kind (``"run"`` or ``"comparison"``) and the files written.
+    """
+    from layergain.report.compare_report import write_comparison_report
+    from layergain.report.run_report import write_report
+
+    path = _resolve(Path(path))
+    ds = load_results(path)
+    kind = report_kind(ds)
+    target = Path(out) if out is not None else path.parent
+    if target.exists() and not target.is_dir():
+        raise DataError(f"--out {target} is a file; pass a folder.")
+    writer = write_report if kind == "run" else write_comparison_report
+    try:
+        return kind, writer(ds, target)
+    except OSError as exc:
+        from layergain.errors import OutputError
+
+        raise OutputError(f"cannot write the report to {target}: {exc.strerror or exc}. Choose a writable --out.") from exc

@@ -1,0 +1,243 @@
+"""The numbers a run's report shows, read once from its results Dataset.
+
+Every figure, table and sentence of a run report takes its numbers from :class:`RunSummary`, so
+the three never disagree. Nothing here computes a new statistic: it selects, averages over the
+random seeds (the baseline is their mean, as in the gain) and reads settings from attrs. Attrs are
+first put in the form a netCDF round trip gives them, so a report written by the pipeline from the
+in-memory results and one rebuilt from results.nc are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from layergain.results import schema as S
+from layergain.results.io import netcdf_safe_attrs
+
+__all__ = ["RunSummary", "summarise_run", "normalise", "json_attr", "nan_reasons", "DEFAULT_ALPHA"]
+
+#: Significance level where the results do not record one (sweet spot, and "significant" in text).
+DEFAULT_ALPHA = 0.05
+SIMILARITY = ("cka_linear", "cka_debiased", "svcca", "pwcca", "cka_rbf")
+
+
+def normalise(ds: xr.Dataset) -> xr.Dataset:
+    """A shallow copy whose attrs (Dataset and variables) are as after a netCDF round trip."""
+    ds = ds.copy()
+    ds.attrs = _plain(netcdf_safe_attrs(ds.attrs))
+    for name in ds.variables:
+        ds[name].attrs = _plain(netcdf_safe_attrs(ds[name].attrs))
+    return ds
+
+
+def _plain(attrs: dict) -> dict:
+    """numpy scalars to Python scalars, arrays to lists (netCDF gives back either)."""
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def json_attr(attrs: dict, key: str, default=None):
+    """An attr that holds JSON (lists, dicts); ``default`` when absent or empty."""
+    value = attrs.get(key, "")
+    if isinstance(value, str):
+        if not value:
+            return default
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def int_list(value) -> list[int]:
+    """``seeds``-like attrs: a list, a scalar (one element after netCDF) or a JSON string."""
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    return [int(v) for v in np.atleast_1d(value)]
+
+
+def nan_reasons(var: xr.DataArray) -> dict[str, dict[str, str]]:
+    """``{layer: {init or pair: reason}}`` from a variable's ``nan_reason`` attr."""
+    reasons = json_attr(var.attrs, "nan_reason", {}) or {}
+    return reasons if isinstance(reasons, dict) else {}
+
+
+def _nanstat(fn, values: np.ndarray, axis: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        return fn(values, axis=axis)
+
+
+@dataclass
+class Measure:
+    """A similarity measure at every layer: pretrained vs random seeds, and random vs random."""
+
+    name: str
+    label: str
+    mean: np.ndarray  # (layer,) mean over random seeds
+    low: np.ndarray  # min over seeds
+    high: np.ndarray  # max over seeds
+    rr_mean: np.ndarray  # random-vs-random, mean over pairs (NaN without pairs)
+    rr_low: np.ndarray
+    rr_high: np.ndarray
+    reasons: dict = field(default_factory=dict)  # layer -> {init: reason}
+    method: str = ""
+
+
+_LABELS = {
+    "cka_linear": "linear CKA",
+    "cka_debiased": "debiased CKA",
+    "svcca": "SVCCA",
+    "pwcca": "PWCCA",
+    "cka_rbf": "RBF CKA",
+}
+
+
+@dataclass
+class RunSummary:
+    """Per-layer numbers and settings of one run (arrays are indexed by layer, shallow to deep)."""
+
+    ds: xr.Dataset
+    layers: list[str]
+    params: np.ndarray
+    relative_depth: np.ndarray
+    seeds: list[int]
+    n_random: int
+    class_names: list[str]
+    class_counts: dict[str, int]
+    majority_rate: float
+    acc_pre: np.ndarray
+    acc_pre_ci: np.ndarray  # (layer, 2)
+    acc_rand: np.ndarray  # mean over seeds
+    acc_rand_sd: np.ndarray  # sd over seeds (ddof=1; NaN with one seed)
+    acc_rand_low: np.ndarray
+    acc_rand_high: np.ndarray
+    acc_rand_ci: np.ndarray  # (layer, 2)
+    gain: np.ndarray
+    gain_ci: np.ndarray
+    rel_gain: np.ndarray
+    rel_gain_ci: np.ndarray
+    p: np.ndarray
+    p_holm: np.ndarray
+    p_bh: np.ndarray
+    ttest_p: np.ndarray
+    ttest_p_holm: np.ndarray
+    cohen_h: np.ndarray
+    cohen_dz: np.ndarray
+    alpha: float
+    confidence: float
+    interval: str
+    n_boot: int
+    measures: dict[str, Measure]
+    sweet: int
+    best: int
+
+    @property
+    def significant(self) -> np.ndarray:
+        """Layers whose Holm-adjusted sign-flip p is at most alpha, with a positive gain."""
+        return (np.nan_to_num(self.p_holm, nan=1.0) <= self.alpha) & (self.gain > 0)
+
+    @property
+    def significant_negative(self) -> np.ndarray:
+        return (np.nan_to_num(self.p_holm, nan=1.0) <= self.alpha) & (self.gain < 0)
+
+    @property
+    def random_near_chance(self) -> np.ndarray:
+        """Layers whose random-baseline CI reaches down to the majority-class rate."""
+        return np.nan_to_num(self.acc_rand_ci[:, 0], nan=np.inf) <= self.majority_rate
+
+    @property
+    def attrs(self) -> dict:
+        return self.ds.attrs
+
+
+def _ci(ds: xr.Dataset, name: str, n_layers: int) -> np.ndarray:
+    if name not in ds:
+        return np.full((n_layers, 2), np.nan)
+    return ds[name].transpose(S.LAYER, S.BOUND).sel({S.BOUND: list(S.BOUNDS)}).values.astype(float)
+
+
+def _var(ds: xr.Dataset, name: str, n_layers: int) -> np.ndarray:
+    return ds[name].values.astype(float) if name in ds else np.full(n_layers, np.nan)
+
+
+def _measure(ds: xr.Dataset, name: str, n_layers: int) -> Measure | None:
+    if name not in ds:
+        return None
+    values = ds[name].transpose(S.INIT, S.LAYER).values.astype(float)
+    rr = name + "_rr"
+    if rr in ds and ds.sizes.get(S.PAIR, 0):
+        pairs = ds[rr].transpose(S.PAIR, S.LAYER).values.astype(float)
+    else:
+        pairs = np.full((1, n_layers), np.nan)
+    reasons = nan_reasons(ds[name])
+    return Measure(
+        name=name, label=_LABELS.get(name, name),
+        mean=_nanstat(np.nanmean, values, 0), low=_nanstat(np.nanmin, values, 0), high=_nanstat(np.nanmax, values, 0),
+        rr_mean=_nanstat(np.nanmean, pairs, 0), rr_low=_nanstat(np.nanmin, pairs, 0),
+        rr_high=_nanstat(np.nanmax, pairs, 0), reasons=reasons, method=str(ds[name].attrs.get("method", "")),
+    )
+
+
+def summarise_run(ds: xr.Dataset) -> RunSummary:
+    """Collect the report's numbers from a run's results (in memory or loaded from results.nc)."""
+    ds = normalise(ds)
+    layers = [str(n) for n in ds[S.LAYER].values]
+    n = len(layers)
+    random = ds["accuracy"].sel({S.INIT: ds["kind"] == "random"}).transpose(S.INIT, S.LAYER).values.astype(float)
+    class_names = [str(c) for c in ds[S.CLASS].values]
+    counts = json_attr(ds.attrs, "class_counts", None)
+    if not isinstance(counts, dict):
+        labels = ds["label"].values
+        counts = {c: int(np.sum(labels == k)) for k, c in enumerate(class_names)}
+    total = sum(counts.values())
+    sweet_attrs = ds["sweet_spot"].attrs if "sweet_spot" in ds else {}
+    alpha = float(ds.attrs.get("alpha", sweet_attrs.get("sweet_spot_alpha", DEFAULT_ALPHA)))
+    measures = {m: meas for m in SIMILARITY if (meas := _measure(ds, m, n)) is not None}
+    return RunSummary(
+        ds=ds,
+        layers=layers,
+        params=ds["params_to_layer"].values.astype(np.int64),
+        relative_depth=ds["relative_depth"].values.astype(float),
+        seeds=int_list(ds.attrs.get("seeds", [])),
+        n_random=random.shape[0],
+        class_names=class_names,
+        class_counts={str(k): int(v) for k, v in counts.items()},
+        majority_rate=max(counts.values()) / total if total else float("nan"),
+        acc_pre=ds["accuracy"].sel({S.INIT: S.PRETRAINED}).values.astype(float),
+        acc_pre_ci=_ci(ds, "accuracy_pretrained_ci", n),
+        acc_rand=random.mean(axis=0),
+        acc_rand_sd=random.std(axis=0, ddof=1) if random.shape[0] > 1 else np.full(n, np.nan),
+        acc_rand_low=random.min(axis=0),
+        acc_rand_high=random.max(axis=0),
+        acc_rand_ci=_ci(ds, "accuracy_random_mean_ci", n),
+        gain=_var(ds, "gain", n),
+        gain_ci=_ci(ds, "gain_ci", n),
+        rel_gain=_var(ds, "relative_gain", n),
+        rel_gain_ci=_ci(ds, "relative_gain_ci", n),
+        p=_var(ds, "gain_p", n),
+        p_holm=_var(ds, "gain_p_holm", n),
+        p_bh=_var(ds, "gain_p_bh", n),
+        ttest_p=_var(ds, "gain_ttest_p", n),
+        ttest_p_holm=_var(ds, "gain_ttest_p_holm", n),
+        cohen_h=_var(ds, "gain_effect_size", n),
+        cohen_dz=_var(ds, "gain_effect_size_paired", n),
+        alpha=alpha,
+        confidence=float(ds["gain_ci"].attrs.get("confidence", ds.attrs.get("confidence", 0.95))),
+        interval=str(ds["gain_ci"].attrs.get("bootstrap_interval", "")),
+        n_boot=int(ds["gain_ci"].attrs.get("n_boot", ds.attrs.get("n_boot", 0))),
+        measures=measures,
+        sweet=layers.index(str(ds["sweet_spot"].values)) if "sweet_spot" in ds else -1,
+        best=layers.index(str(ds["best_layer"].values)) if "best_layer" in ds else -1,
+    )
