@@ -186,7 +186,14 @@ def _cmd_layers(args) -> int:
     return 0
 
 
+def _terminate(signum, frame):  # SIGTERM (kill, a batch system) cleans up like Ctrl-C
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "report": _cmd_report,

@@ -65,7 +65,7 @@ class FeatureCache:
         positions = {}  # image index -> None, rows filled below
         out: dict[str, np.ndarray] = {}
         folder = self._dir(key)
-        chunks = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+        chunks = sorted(p for p in folder.glob("*.npz") if not p.name.startswith(".")) if folder.is_dir() else []
         for chunk in chunks:
             try:
                 with np.load(chunk) as data:
@@ -81,8 +81,8 @@ class FeatureCache:
                             out[layer] = np.full((len(sha256), block.shape[1]), np.nan, dtype=np.float32)
                         out[layer][targets] = block[rows]
                     positions.update(dict.fromkeys(targets.tolist()))
-            except (OSError, KeyError, ValueError):
-                continue  # an unreadable or foreign chunk is recomputed, never trusted
+            except Exception:  # noqa: BLE001 - zip, npy and OS errors alike: recompute, never trust
+                continue
         missing = np.array([i for i in range(len(sha256)) if i not in positions], dtype=np.intp)
         return out, missing
 
@@ -97,7 +97,7 @@ class FeatureCache:
             chunk_id = hashlib.sha256("\n".join(sha256).encode()).hexdigest()[:24]
             path = folder / f"{chunk_id}.npz"
             arrays = {"sha256": np.array(sha256)} | {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".partial")
             try:
                 with os.fdopen(fd, "wb") as f:
                     np.savez(f, **arrays)

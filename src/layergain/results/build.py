@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import xarray as xr
 
 from layergain.results import schema as S
 
-__all__ = ["probe_dataset", "gain_dataset"]
+__all__ = ["probe_dataset", "gain_dataset", "displayable"]
+
+
+def displayable(path: str) -> str:
+    """A file name as valid UTF-8: bytes that are not (surrogate-escaped by Python) become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def probe_dataset(
@@ -43,7 +50,7 @@ def probe_dataset(
         "params_to_layer": (S.LAYER, np.array([layer.params_to_layer for layer in layers], dtype=np.int64)),
         S.IMAGE: (S.IMAGE, np.arange(n_images, dtype=np.int64)),
         "label": (S.IMAGE, np.asarray(labels, dtype=np.int64)),
-        "path": (S.IMAGE, list(relpaths)),
+        "path": (S.IMAGE, [displayable(p) for p in relpaths]),
         "group": (S.IMAGE, list(groups) if groups is not None else [""] * n_images),
         "sha256": (S.IMAGE, list(sha256)),
         S.CLASS: (S.CLASS, list(class_names)),
