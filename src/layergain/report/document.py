@@ -159,7 +159,7 @@ th, td { padding: 0.28rem 0.55rem; border-bottom: 1px solid #e6e6e6; white-space
 thead th { border-bottom: 2px solid #888; text-align: left; background: #fafafa; }
 tbody tr:nth-child(even) { background: #fbfbfb; }
 td.r, th.r { text-align: right; } td.c, th.c { text-align: center; }
-figure { margin: 1.6rem 0; } figure img { width: 100%; max-width: 100%; height: auto; display: block; }
+figure { margin: 1.6rem 0; } figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figcaption { font-size: 0.9rem; color: #333; margin-top: 0.4rem; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.88em;
        background: #f2f2f2; padding: 0 0.2em; border-radius: 3px; overflow-wrap: anywhere; }

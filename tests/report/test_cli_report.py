@@ -1,0 +1,32 @@
+"""`layergain report`: its user errors (rebuilding is tested with each report's tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from layergain.cli import main
+
+
+def _run(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out.strip(), captured.err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing.nc", "results file does not exist"),
+        (lambda p: p, "holds neither results.nc nor comparison.nc"),
+        (lambda p: xr.Dataset({"x": ("a", np.arange(3.0))}).to_netcdf(p / "other.nc") or p / "other.nc",
+         "not a layergain run result: it lacks accuracy"),
+        (lambda p: (p / "text.nc").write_text("not netCDF") and p / "text.nc", "cannot read results file"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, capsys, make, message):
+    target = make(tmp_path)
+    code, _, err = _run(["report", str(target), "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith("layergain: error:") and message in err[0]
+    assert not (tmp_path / "r").exists()
