@@ -43,6 +43,14 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad-images", action="store_true", help="leave out unreadable images (listed in the report) instead of stopping")
 
 
+def _add_compute_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes for the probes (default: CPU count, at most 8)")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="run work units on a Dask LocalCluster with N workers")
+    p.add_argument("--scheduler", metavar="ADDR", help="run work units on an existing Dask cluster (tcp://host:port)")
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="efficientnet_lite0", metavar="NAME",
                    help="efficientnet_lite0 (default, bundled weights), lite1/lite2, or a torchvision/timm model name")
@@ -71,8 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--probe-c", type=float, default=1.0, metavar="C", help="inverse L2 strength of the probe (default 1.0)")
     run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of folds, subsets and resampling (default 0)")
     run.add_argument("--cache", metavar="DIR", help="feature cache (default $XDG_CACHE_HOME/layergain or ~/.cache/layergain)")
-    run.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
-    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _add_compute_options(run)
     run.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
@@ -83,8 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--pooling", choices=("avg", "max", "avgmax"), default="avg")
     ext.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --max-per-class subsets (default 0)")
     ext.add_argument("--cache", metavar="DIR", help="feature cache (default $XDG_CACHE_HOME/layergain)")
-    ext.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
-    ext.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    _add_compute_options(ext)
     ext.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
@@ -126,6 +132,7 @@ def _config(args):
         cache=args.cache, group_column=args.group_column, data_card=args.data_card,
         layers=args.layers.split(",") if args.layers else None, batch_size=args.batch_size, device=args.device,
         probe_c=get("probe_c"), skip_bad_images=args.skip_bad_images, quiet=args.quiet,
+        jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
         progress=not args.quiet and sys.stderr.isatty(),
         command="layergain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )

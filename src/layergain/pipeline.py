@@ -24,6 +24,7 @@ from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, OutputError
 from layergain.features import FeatureCache, default_cache_dir, extract_features, torch_threads
 from layergain.models import DEFAULT_MODEL, load_backbone
+from layergain.parallel import Executor, executor
 from layergain.probes import ProbeSettings, check_foldable, classification_metrics, cross_val_probe, make_folds
 from layergain.results import schema as S
 from layergain.results.build import gain_dataset, probe_dataset
@@ -60,7 +61,9 @@ class RunConfig:
     batch_size: int = 32
     device: str = "cpu"
     probe_c: float = 1.0
-    jobs: int | None = None  # worker processes of the probes (default: the CPU count, at most 8)
+    jobs: int | None = None  # local processes of the probes (default: the CPU count, at most 8)
+    workers: int | None = None  # a Dask LocalCluster with this many workers
+    scheduler: str | None = None  # an existing Dask scheduler
     skip_bad_images: bool = False
     quiet: bool = False
     progress: bool = False
@@ -142,18 +145,24 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     )
     timings["load"] = time.perf_counter() - t0
 
+    with executor(config.workers, config.scheduler, config.jobs) as ex:
+        log(f"work units on {ex.description}")
+        return _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, log)
+
+
+def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, log) -> RunOutput:
     t = time.perf_counter()
     folds = make_folds(
         image_set.labels, image_set.groups, folds=config.folds, repeats=config.repeats,
         seed=np.random.default_rng(streams["folds"]),
     )
-    inits, seeds, features, backbone_info = _extract_all(config, image_set, cache, log)
+    inits, seeds, features, backbone_info = _extract_all(config, image_set, cache, log, ex)
     timings["features"] = time.perf_counter() - t
 
     with torch_threads(1):  # numpy/scikit-learn from here on; idle torch workers slow them down
         t = time.perf_counter()
         layers = backbone_info["layers"]
-        probes = _probe_all(config, image_set, features, inits, layers, folds, log)
+        probes = _probe_all(config, image_set, features, inits, layers, folds, log, ex)
         timings["probes"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -187,43 +196,55 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
     )
     cache = FeatureCache(config.cache or default_cache_dir())
     log(f"{image_set.name}: {len(image_set)} images -> {cache.root}")
-    inits, _, features, _ = _extract_all(config, image_set, cache, log)
+    with executor(config.workers, config.scheduler, config.jobs) as ex:
+        inits, _, _, _ = _extract_all(config, image_set, cache, log, ex)
     return {init: len(image_set) for init in inits}
 
 
-def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, log: Log):
-    inits, seeds, features = [], [], {}
-    info: dict = {}
-    plan = [("pretrained", None)] + [(S.random_init_name(s), s) for s in range(config.seeds)]
-    for init, seed in plan:
+def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, log: Log, ex: Executor):
+    """Features of the pretrained network and every random seed (one work unit per network)."""
+    plan = [(S.PRETRAINED, None)] + [(S.random_init_name(s), s) for s in range(config.seeds)]
+    pretrained = load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers)
+    info = {
+        "layers": pretrained.layers,
+        "weights_source": pretrained.weights_source,
+        "weights_sha256": pretrained.weights_sha256,
+        "mean": pretrained.mean,
+        "std": pretrained.std,
+    }
+    if ex.kind == "local":
+        results = [_extract_one(config, image_set, cache.root, seed, pretrained if seed is None else None) for _, seed in plan]
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=ex.n_jobs)(delayed(_extract_one)(config, image_set, cache.root, seed) for _, seed in plan)
+    features = {}
+    for (init, _), (feats, seconds) in zip(plan, results):
+        features[init] = feats
+        log(f"features {init}: {seconds:.1f} s")
+    return [init for init, _ in plan], [-1 if seed is None else seed for _, seed in plan], features, info
+
+
+def _extract_one(config: RunConfig, image_set: ImageSet, cache_root, seed: int | None, backbone=None):
+    """One work unit: build the network (pretrained if ``seed`` is None) and extract its features."""
+    t = time.perf_counter()
+    if backbone is None:
         weights = (config.weights or "pretrained") if seed is None else None
         backbone = load_backbone(config.model, weights=weights, seed=seed, layers=config.layers)
-        if seed is None:
-            info = {
-                "layers": backbone.layers,
-                "weights_source": backbone.weights_source,
-                "weights_sha256": backbone.weights_sha256,
-                "mean": backbone.mean,
-                "std": backbone.std,
-            }
-        t = time.perf_counter()
-        features[init] = extract_features(
-            backbone,
-            image_set,
-            image_size=config.image_size,
-            pooling=config.pooling,
-            batch_size=config.batch_size,
-            device=config.device,
-            cache=cache,
-            progress=config.progress,
-        )
-        log(f"features {init}: {time.perf_counter() - t:.1f} s")
-        inits.append(init)
-        seeds.append(-1 if seed is None else seed)
-    return inits, seeds, features, info
+    feats = extract_features(
+        backbone,
+        image_set,
+        image_size=config.image_size,
+        pooling=config.pooling,
+        batch_size=config.batch_size,
+        device=config.device,
+        cache=FeatureCache(cache_root),
+        progress=config.progress,
+    )
+    return feats, time.perf_counter() - t
 
 
-def _probe_all(config, image_set, features, inits, layers, folds, log):
+def _probe_all(config, image_set, features, inits, layers, folds, log, ex: Executor):
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
@@ -234,7 +255,7 @@ def _probe_all(config, image_set, features, inits, layers, folds, log):
     probability = np.empty((*shape, n_classes), dtype=np.float32)
     tasks = [(i, j) for i in range(len(inits)) for j in range(len(layers))]
     # Each fit is small and single-threaded; processes use the cores (results are identical to a serial run).
-    jobs = Parallel(n_jobs=_workers(config), return_as="generator")(
+    jobs = Parallel(n_jobs=ex.n_jobs, return_as="generator")(
         delayed(cross_val_probe)(
             features[inits[i]][layers[j].name], image_set.labels, folds, n_classes=n_classes, settings=settings
         )
@@ -262,10 +283,6 @@ def _probe_all(config, image_set, features, inits, layers, folds, log):
     )
     log(f"probes: {len(inits) * len(layers) * folds.shape[0] * config.folds} fits, {not_converged} not converged")
     return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
-
-
-def _workers(config: RunConfig) -> int:
-    return config.jobs if config.jobs else max(1, min(os.cpu_count() or 1, 8))
 
 
 def _similarity(features, inits, log) -> xr.Dataset:
