@@ -198,7 +198,7 @@ def test_random_baseline_decline_is_quantified(kather_results):
     chance = 1 / ds.sizes["class"]  # the sample is balanced
     kept = (0.4 - chance) / (0.8 - chance)
     text = _findings(ds)
-    assert f"its mean accuracy peaks at `stem` (0.800)" in text
+    assert "its mean accuracy peaks at `stem` (0.800)" in text
     assert f"it keeps {100 * kept:.0f} % of its accuracy above chance" in text
     ds["accuracy"].values[random] = declining[::-1]
     assert "falls with depth" not in _findings(ds)

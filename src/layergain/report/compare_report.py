@@ -14,9 +14,10 @@ import xarray as xr
 
 from layergain.report import fmt
 from layergain.report.compare_figures import write_comparison_figures
-from layergain.report.document import Bullets, Document, Figure, Heading, Paragraph, to_html, to_markdown
+from layergain.report.document import Bullets, Document, Paragraph
 from layergain.report.findings import layer_runs
 from layergain.report.fmt import est_ci, interval_name, p_is
+from layergain.report.sections import add_sections, settings_items, write_document
 from layergain.report.summary import int_list, json_attr, normalise
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
 from layergain.results import schema as S
@@ -204,7 +205,7 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
     ranking = TableSpec(
         columns=[Column("rank", "Rank", "text"), Column("image set", "Image set", "code"),
                  Column("mean gain, deep layers", "Mean deep gain", "signed"),
-                 Column(f"significant deep layers", "Sig.\\ deep", "text"),
+                 Column("significant deep layers", "Sig.\\ deep", "text"),
                  Column(f"gain at `{v.layers[last]}`", f"Gain \\texttt{{{v.layers[last]}}}", "signed"),
                  Column(f"{v.level} CI", tex_level + " CI", "ci"),
                  Column("slope on depth", "Slope", "signed"), Column(f"slope {v.level} CI", "Slope " + tex_level + " CI", "ci"),
@@ -315,21 +316,6 @@ def _data(v: _View) -> list[str]:
     return items
 
 
-def _settings(a: dict) -> list[str]:
-    items = []
-    for key in sorted(a):
-        if key in _VOLATILE or key in ("runs", "title"):
-            continue
-        value = a[key]
-        parsed = json_attr(a, key, value) if isinstance(value, str) and value[:1] in "[{" else value
-        if isinstance(parsed, dict):
-            parsed = ", ".join(f"{k}: {val}" for k, val in parsed.items())
-        elif isinstance(parsed, list):
-            parsed = ", ".join(str(x) for x in parsed)
-        items.append(f"`{key}`: {parsed}")
-    return items
-
-
 _FIGURES = [
     ("gain_all_sets", "Line chart: gain by layer for every image set",
      "Knowledge gain by layer for every image set with its {level} joint-bootstrap CI band; stars: Holm-adjusted "
@@ -353,25 +339,19 @@ def build_comparison_document(ds: xr.Dataset) -> Document:
         f"Does the knowledge gain of the ImageNet-pretrained `{a.get('backbone', '')}` over random weights differ "
         f"between image sets? {len(v.sets)} sets: {sizes or ', '.join(v.sets)}; {len(v.layers)} probe layers."
     ))
-    sections = ["Findings", "Figures", "Tables", "Methods", "Data", "Settings"]
-    doc.add(Bullets([f"[{t}](#{t.lower()})" for t in sections]))
-    doc.add(Heading("Findings"), Bullets(comparison_findings(ds)))
-    doc.add(Heading("Figures"))
-    files = [f for f in _FIGURES if f[0] != "pairwise_differences" or v.pairs]
-    for k, (stem, alt, caption) in enumerate(files, start=1):
-        text = caption.format(level=v.level, alpha=v.alpha)
-        doc.add(Figure(f"figures/{stem}.png", f"Figure {k}. {text} PDF: `figures/{stem}.pdf`.", alt=alt))
-    doc.add(Heading("Tables"))
-    for k, (stem, spec) in enumerate(comparison_tables(ds).items(), start=1):
-        table = spec.markdown()
-        table.caption = f"Table {k}. {spec.caption} LaTeX: `tables/{stem}.tex` (label `{spec.label}`)."
-        doc.add(table)
-    doc.add(Heading("Methods"), *[Paragraph(p) for p in _methods(v)])
-    doc.add(Heading("Data"), Bullets(_data(v) or ["The runs' data cards are not recorded in this file."]))
-    doc.add(Heading("Settings"), Paragraph("Every attribute of comparison.nc except the command line and creation "
-                                           "time (which differ between identical comparisons)."),
-            Bullets(_settings(a)))
-    return doc
+    figures = [(stem, alt, caption.format(level=v.level, alpha=v.alpha)) for stem, alt, caption in _FIGURES
+               if stem != "pairwise_differences" or v.pairs]
+    return add_sections(
+        doc,
+        findings=comparison_findings(ds),
+        figures=figures,
+        tables=comparison_tables(ds),
+        methods=_methods(v),
+        data=[Bullets(_data(v) or ["The runs' data cards are not recorded in this file."])],
+        settings_note="Every attribute of comparison.nc except the command line and creation time (which differ "
+                      "between identical comparisons).",
+        settings=settings_items(a, _VOLATILE + ("runs", "title")),
+    )
 
 
 def write_comparison_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
@@ -384,7 +364,4 @@ def write_comparison_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
         figures.pop("pairwise_differences", None)
     files = [p for paths in figures.values() for p in paths]
     files += write_latex(comparison_tables(ds), out / "tables")
-    doc = build_comparison_document(ds)
-    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
-    (out / "report.html").write_text(to_html(doc, out), encoding="utf-8")
-    return files + [out / "report.md", out / "report.html"]
+    return files + write_document(build_comparison_document(ds), out)

@@ -20,11 +20,12 @@ import numpy as np
 import xarray as xr
 
 from layergain.report import fmt
-from layergain.report.document import Bullets, Document, Figure, Heading, Paragraph, to_html, to_markdown
+from layergain.report.document import Document, Paragraph
 from layergain.report.figures import write_figures
 from layergain.report.findings import data_text, layer_runs, methods, run_findings
 from layergain.report.fmt import interval_name
-from layergain.report.summary import RunSummary, json_attr, summarise_run
+from layergain.report.sections import add_sections, settings_items, write_document
+from layergain.report.summary import RunSummary, summarise_run
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
 from layergain.results import schema as S
 
@@ -176,20 +177,6 @@ def _figures(s: RunSummary) -> list[tuple[str, str, str]]:
     ]
 
 
-def _settings(a: dict) -> list[str]:
-    items = []
-    for key in sorted(a):
-        if key in _VOLATILE or key in _SHOWN_ELSEWHERE:
-            continue
-        value = json_attr(a, key, a[key]) if isinstance(a[key], str) and a[key][:1] in "[{" else a[key]
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
-        elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value) or "none"
-        items.append(f"`{key}`: {value}")
-    return items
-
-
 def build_document(ds: xr.Dataset, summary: RunSummary | None = None) -> Document:
     """The run report as a :class:`Document` (figures referenced under ``figures/``)."""
     s = summary or summarise_run(ds)
@@ -201,23 +188,17 @@ def build_document(ds: xr.Dataset, summary: RunSummary | None = None) -> Documen
         f"{len(s.class_names)} classes, {len(s.layers)} probe layers, {s.n_random} random-weight networks, "
         f"{a.get('folds')}-fold cross-validated linear probes."
     ))
-    sections = ["Findings", "Figures", "Tables", "Methods", "Data", "Settings"]
-    doc.add(Bullets([f"[{t}](#{t.lower()})" for t in sections]))
-    doc.add(Heading("Findings"), Bullets(run_findings(s)))
-    doc.add(Heading("Figures"))
-    for k, (stem, alt, caption) in enumerate(_figures(s), start=1):
-        doc.add(Figure(f"figures/{stem}.png", f"Figure {k}. {caption} PDF: `figures/{stem}.pdf`.", alt=alt))
-    doc.add(Heading("Tables"))
-    for k, (stem, spec) in enumerate(run_tables(s).items(), start=1):
-        table = spec.markdown()
-        table.caption = f"Table {k}. {spec.caption} LaTeX: `tables/{stem}.tex` (label `{spec.label}`)."
-        doc.add(table)
-    doc.add(Heading("Methods"), *[Paragraph(p) for p in methods(s)])
-    doc.add(Heading("Data"), *[Paragraph(p) for p in data_text(s)])
-    doc.add(Heading("Settings"), Paragraph("Every attribute of the results file except the command line, "
-                                           "timings and creation time (which differ between identical runs)."),
-            Bullets(_settings(a)))
-    return doc
+    return add_sections(
+        doc,
+        findings=run_findings(s),
+        figures=_figures(s),
+        tables=run_tables(s),
+        methods=methods(s),
+        data=[Paragraph(p) for p in data_text(s)],
+        settings_note="Every attribute of the results file except the command line, timings and creation time "
+                      "(which differ between identical runs).",
+        settings=settings_items(a, _VOLATILE + _SHOWN_ELSEWHERE),
+    )
 
 
 def write_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
@@ -241,7 +222,4 @@ def write_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
     s = summarise_run(ds)
     files = [p for paths in write_figures(s, out / "figures").values() for p in paths]
     files += write_latex(run_tables(s), out / "tables")
-    doc = build_document(ds, s)
-    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
-    (out / "report.html").write_text(to_html(doc, out), encoding="utf-8")
-    return files + [out / "report.md", out / "report.html"]
+    return files + write_document(build_document(ds, s), out)

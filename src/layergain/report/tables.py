@@ -200,7 +200,7 @@ def to_latex(spec: TableSpec, *, size: str = r"\footnotesize", placement: str = 
     caption = spec.latex_caption or latex_escape(spec.caption)
     env = "table*" if len(colspec) > 10 else "table"
     lines = [
-        f"% layergain table; needs \\usepackage{{booktabs}} and \\usepackage{{siunitx}}",
+        r"% layergain table; needs \usepackage{booktabs} and \usepackage{siunitx}",
         f"\\begin{{{env}}}[{placement}]",
         r"\centering",
         size,
