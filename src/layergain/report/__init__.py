@@ -1,9 +1,14 @@
-"""Reports from results alone: figures, LaTeX tables, Markdown and self-contained HTML.
+"""Reports from results alone: figures (PNG + PDF), LaTeX tables, Markdown and self-contained HTML.
+
+- :func:`write_report`: the report of one run (results.nc of ``layergain run``);
+- :func:`write_comparison_report`: the cross-set report (comparison.nc of ``layergain compare``);
+- :func:`rebuild_report`: either, from the file alone (``layergain report``).
 
 This package never imports torch: a report is rebuilt from results.nc.
 """
 
 from layergain.report.compare_report import write_comparison_report
+from layergain.report.rebuild import rebuild_report
 from layergain.report.run_report import build_document, write_report
 
-__all__ = ["write_report", "build_document", "write_comparison_report"]
+__all__ = ["write_report", "build_document", "write_comparison_report", "rebuild_report"]

@@ -157,7 +157,7 @@ def _tex_number(col: Column, value) -> str:
     return f"{float(value):.{col.digits}f}"
 
 
-def to_latex(spec: TableSpec, *, size: str = r"\footnotesize", placement: str = "htbp") -> str:
+def to_latex(spec: TableSpec, *, size: str = r"\footnotesize", placement: str | None = None) -> str:
     """The table as a LaTeX float (booktabs, siunitx ``S`` columns).
 
     Tables of more than ten columns are ``table*`` (full width in a two-column paper).
@@ -199,6 +199,7 @@ def to_latex(spec: TableSpec, *, size: str = r"\footnotesize", placement: str = 
         body.append(" & ".join(cells) + r" \\")
     caption = spec.latex_caption or latex_escape(spec.caption)
     env = "table*" if len(colspec) > 10 else "table"
+    placement = placement or ("tbp" if env == "table*" else "htbp")  # a table* float cannot go [h]ere
     lines = [
         r"% layergain table; needs \usepackage{booktabs} and \usepackage{siunitx}",
         f"\\begin{{{env}}}[{placement}]",
