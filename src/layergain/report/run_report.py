@@ -102,13 +102,13 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
     metrics = TableSpec(
         columns=[
             Column("layer", "Layer", "code"),
-            Column("bal. acc. pretrained", "BA pre.", "num"),
-            Column("bal. acc. random", "BA rand.", "num"),
-            Column("macro-F1 pretrained", "F1 pre.", "num"),
-            Column("macro-F1 random", "F1 rand.", "num"),
-            Column("CKA rand–rand", "CKA rr", "num"),
-            Column("debiased CKA rand–rand", "dCKA rr", "num"),
-            Column("SVCCA rand–rand", "SVCCA rr", "num"),
+            Column("BA pre.", "BA pre.", "num"),
+            Column("BA rand.", "BA rand.", "num"),
+            Column("F1 pre.", "F1 pre.", "num"),
+            Column("F1 rand.", "F1 rand.", "num"),
+            Column("CKA rr", "CKA rr", "num"),
+            Column("dCKA rr", "dCKA rr", "num"),
+            Column("SVCCA rr", "SVCCA rr", "num"),
             Column("PWCCA", "PWCCA", "num"),
             Column("RBF CKA", "RBF CKA", "num"),
         ],
@@ -117,8 +117,8 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
                _measure(s, "svcca", "rr_mean")[j], _measure(s, "pwcca")[j], _measure(s, "cka_rbf")[j]] for j in L],
         caption=f"Further metrics per layer, {name}.",
         label=latex_label("tab", "layergain", name, "metrics"),
-        notes=("BA: balanced accuracy (mean recall over classes); F1: macro-F1; random: mean over seeds. rand–rand "
-               "(rr): the measure between two random networks, mean over pairs (the reference for pretrained vs "
+        notes=("BA: balanced accuracy (mean recall over classes); F1: macro-F1; pre.: pretrained; rand.: mean over "
+               "random seeds. dCKA: debiased CKA. rr: the measure between two random networks, mean over pairs (the reference for pretrained vs "
                "random). PWCCA, RBF CKA: pretrained vs random, mean over seeds."),
     )
     return {"per_layer": main, "per_layer_tests": tests, "per_layer_metrics": metrics}
