@@ -17,7 +17,16 @@ from layergain.results.io import load_results
 
 SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, boot=200, permutations=999)
 # The comparison's runs probe a chosen subset of layers: fewer probe fits, and a custom layer list.
-COMPARISON_LAYERS = ["blocks.1.0", "blocks.2.1", "blocks.3.2", "blocks.4.2", "blocks.5.1", "blocks.5.3", "blocks.6.0", "bn2"]
+COMPARISON_LAYERS = [
+    "blocks.1.0",
+    "blocks.2.1",
+    "blocks.3.2",
+    "blocks.4.2",
+    "blocks.5.1",
+    "blocks.5.3",
+    "blocks.6.0",
+    "bn2",
+]
 
 
 @pytest.fixture(scope="package")
@@ -62,6 +71,8 @@ def comparison_run(tmp_path_factory, report_cache):
     runs = []
     for name, classes in (("crc_first_half", labels[:4]), ("crc_second_half", labels[4:])):
         data = _class_subset(base / "sets", name, classes)
-        config = RunConfig(data=str(data), out=str(base / name), cache=report_cache, layers=COMPARISON_LAYERS, **SMALL)
+        config = RunConfig(
+            data=str(data), out=str(base / name), cache=report_cache, layers=COMPARISON_LAYERS, **SMALL
+        )
         runs.append(run(config).out)
     return compare(runs, base / "comparison", boot=200, permutations=999)

@@ -101,7 +101,12 @@ def check_table(tex: str) -> list[str]:
             if span:
                 position += int(span.group(1))
                 continue
-            if position < len(columns) and columns[position] is not None and cell and not cell.startswith("{"):
+            if (
+                position < len(columns)
+                and columns[position] is not None
+                and cell
+                and not cell.startswith("{")
+            ):
                 problems.append(f"header cell {cell!r} of an S column is not braced")
             position += 1
         if position != len(columns):

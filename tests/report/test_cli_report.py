@@ -20,8 +20,10 @@ def _run(args, capsys):
     [
         (lambda p: p / "missing.nc", "results file does not exist"),
         (lambda p: p, "holds neither results.nc nor comparison.nc"),
-        (lambda p: xr.Dataset({"x": ("a", np.arange(3.0))}).to_netcdf(p / "other.nc") or p / "other.nc",
-         "not a layergain run result: it lacks accuracy"),
+        (
+            lambda p: xr.Dataset({"x": ("a", np.arange(3.0))}).to_netcdf(p / "other.nc") or p / "other.nc",
+            "not a layergain run result: it lacks accuracy",
+        ),
         (lambda p: (p / "text.nc").write_text("not netCDF") and p / "text.nc", "cannot read results file"),
     ],
 )

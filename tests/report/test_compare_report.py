@@ -39,8 +39,12 @@ def test_rebuilt_comparison_report_is_identical(comparison_run, comparison, tmp_
     """`layergain report comparison.nc --out DIR` gives the same report as `layergain compare`."""
     code = main(["report", str(comparison_run.out / "comparison.nc"), "--out", str(tmp_path)])
     assert code == 0 and capsys.readouterr().out.startswith("comparison report: ")
-    for name in ("report.md", "report.html", *(f"tables/{t}.tex" for t in TABLES),
-                 *(f"figures/{f}.png" for f in FIGURES)):
+    for name in (
+        "report.md",
+        "report.html",
+        *(f"tables/{t}.tex" for t in TABLES),
+        *(f"figures/{f}.png" for f in FIGURES),
+    ):
         assert (tmp_path / name).read_bytes() == (comparison_run.out / name).read_bytes(), name
     assert comparison.attrs["created"] not in (tmp_path / "report.md").read_text()
 
@@ -63,8 +67,13 @@ def test_gain_table_and_ranking_follow_the_numbers(comparison_run, comparison):
 def test_interaction_table_gives_the_failure_reason(comparison):
     ds = comparison.copy(deep=True)
     j = 3
-    for name in ("interaction_wald", "interaction_wald_p", "interaction_wald_p_holm", "interaction_lrt",
-                 "interaction_lrt_p"):
+    for name in (
+        "interaction_wald",
+        "interaction_wald_p",
+        "interaction_wald_p_holm",
+        "interaction_lrt",
+        "interaction_lrt_p",
+    ):
         ds[name][j] = np.nan
     failure = ds["interaction_failure"].values.astype(object)
     failure[j] = "GLM fit impossible (perfect separation): pretrained accuracy 1 in crc_second_half"

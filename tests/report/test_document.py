@@ -8,22 +8,40 @@ import pytest
 
 from layergain.report import fmt
 from layergain.report.document import (
-    Bullets, Document, Figure, Heading, Paragraph, Preformatted, Table, _inline, slug, to_html, to_markdown,
+    Bullets,
+    Document,
+    Figure,
+    Heading,
+    Paragraph,
+    Preformatted,
+    Table,
+    _inline,
+    slug,
+    to_html,
+    to_markdown,
 )
 
 
 def test_inline_markup():
     html = _inline("**Sweet spot: `stem_1`** (a*b) *x* `a**b<c` [Findings](#findings) <i>")
-    assert html == ('<strong>Sweet spot: <code>stem_1</code></strong> (a*b) <em>x</em> <code>a**b&lt;c</code> '
-                    '<a href="#findings">Findings</a> &lt;i&gt;')
+    assert html == (
+        "<strong>Sweet spot: <code>stem_1</code></strong> (a*b) <em>x</em> <code>a**b&lt;c</code> "
+        '<a href="#findings">Findings</a> &lt;i&gt;'
+    )
 
 
 def test_no_link_leaves_the_document():
     assert "<a" not in _inline("[paper](https://example.org/x) and [file](results.nc)")
 
 
-@pytest.mark.parametrize("text, anchor", [("Findings", "findings"), ("Per-layer results", "per-layer-results"),
-                                          ("Does `gain` differ? (sets)", "does-gain-differ-sets")])
+@pytest.mark.parametrize(
+    "text, anchor",
+    [
+        ("Findings", "findings"),
+        ("Per-layer results", "per-layer-results"),
+        ("Does `gain` differ? (sets)", "does-gain-differ-sets"),
+    ],
+)
 def test_slug_as_github(text, anchor):
     assert slug(text) == anchor
 
@@ -34,9 +52,14 @@ def _doc(tmp_path):
     (tmp_path / "figures").mkdir()
     Image.new("RGB", (8, 6), "white").save(tmp_path / "figures" / "f.png")
     doc = Document("Title × `x`")
-    doc.add(Heading("Findings"), Bullets(["one **two**", "three | four"]), Paragraph("text"),
-            Table(["a", "b"], [["`x|y`", "1.0"]], caption="Cap.", notes="Note."),
-            Figure("figures/f.png", "Figure 1. A figure.", alt="alt text"), Preformatted("code <b>"))
+    doc.add(
+        Heading("Findings"),
+        Bullets(["one **two**", "three | four"]),
+        Paragraph("text"),
+        Table(["a", "b"], [["`x|y`", "1.0"]], caption="Cap.", notes="Note."),
+        Figure("figures/f.png", "Figure 1. A figure.", alt="alt text"),
+        Preformatted("code <b>"),
+    )
     doc.add(doc.contents())
     return doc
 
@@ -49,7 +72,7 @@ def test_markdown_and_html_say_the_same(tmp_path):
     assert "![alt text](figures/f.png)" in md and "- [Findings](#findings)" in md
     assert '<h2 id="findings">Findings</h2>' in html and '<a href="#findings">Findings</a>' in html
     assert re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="alt text">', html)
-    assert "<pre>code &lt;b&gt;</pre>" in html and "<td class=\"l\"><code>x|y</code></td>" in html
+    assert "<pre>code &lt;b&gt;</pre>" in html and '<td class="l"><code>x|y</code></td>' in html
 
 
 def test_html_is_self_contained(tmp_path):

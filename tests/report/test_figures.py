@@ -38,13 +38,18 @@ def test_comparison_figures_are_labelled(comparison_run, monkeypatch, name, tmp_
     from layergain.results.io import load_results
 
     figs = _captured(monkeypatch, compare_figures)
-    compare_figures.COMPARISON_FIGURES[name](load_results(comparison_run.out / "comparison.nc"), tmp_path / name)
+    compare_figures.COMPARISON_FIGURES[name](
+        load_results(comparison_run.out / "comparison.nc"), tmp_path / name
+    )
     _check_labels(figs[0])
 
 
 def test_series_differ_in_greyscale():
     """Line style and marker, not only colour, tell series apart."""
-    assert (style.PRETRAINED["linestyle"], style.PRETRAINED["marker"]) != (style.RANDOM["linestyle"], style.RANDOM["marker"])
+    assert (style.PRETRAINED["linestyle"], style.PRETRAINED["marker"]) != (
+        style.RANDOM["linestyle"],
+        style.RANDOM["marker"],
+    )
     assert style.REFERENCE["linestyle"] not in (style.PRETRAINED["linestyle"], style.RANDOM["linestyle"])
     series = [style.series_style(k) for k in range(7)]
     assert len({str(s["linestyle"]) for s in series}) == 7 and len({s["marker"] for s in series}) == 7

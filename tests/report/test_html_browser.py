@@ -22,15 +22,25 @@ from PIL import Image
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")]
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 WIDTHS = {"phone": 390, "laptop": 1280}
 
 _MEASURE = """<script>
 addEventListener('load', () => {
   const root = document.documentElement, width = root.clientWidth;
   const images = [...document.images].map(i => ({
-    decoded: i.complete && i.naturalWidth > 0, right: i.getBoundingClientRect().right, src: i.src.slice(0, 22)}));
+    decoded: i.complete && i.naturalWidth > 0, right: i.getBoundingClientRect().right,
+    src: i.src.slice(0, 22)}));
   const wide = [...document.body.querySelectorAll('*')]
     .filter(e => !e.parentElement.closest('.scroll') && e.getBoundingClientRect().right > width + 0.5)
     .map(e => e.tagName + (e.className ? '.' + e.className : ''));
@@ -48,8 +58,9 @@ _FRAME = """<!DOCTYPE html><html><body style="margin:0">
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=180
+    )
 
 
 def measure(report: Path, width: int, tmp: Path) -> dict:
@@ -60,8 +71,15 @@ def measure(report: Path, width: int, tmp: Path) -> dict:
     page = page.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
     (tmp / "page.html").write_text(page.replace("</body>", _MEASURE + "</body>", 1))
     (tmp / "frame.html").write_text(_FRAME.format(width=width))
-    res = _chromium(["--window-size=1400,1000", "--virtual-time-budget=15000", "--dump-dom",
-                     (tmp / "frame.html").as_uri()], tmp / "profile")
+    res = _chromium(
+        [
+            "--window-size=1400,1000",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            (tmp / "frame.html").as_uri(),
+        ],
+        tmp / "profile",
+    )
     found = re.search(r'<pre id="out">([^<]+)</pre>', res.stdout)
     assert found, f"no measurement from Chromium: {res.stderr[-2000:]}"
     return json.loads(html.unescape(found.group(1)))
@@ -114,10 +132,12 @@ def test_report_renders(request, tmp_path, which, device):
 def test_the_check_catches_overflow_and_broken_images(tmp_path):
     """The measurement can fail: a too-wide block and an undecodable image are found."""
     bad = tmp_path / "bad.html"
-    bad.write_text('<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src '
-                   "'none'; img-src data:; style-src 'unsafe-inline'\"></head><body><h1>x</h1>"
-                   '<div style="width:900px">wide</div><img src="data:image/png;base64,AAAA">'
-                   '<img src="https://example.org/a.png"></body></html>')
+    bad.write_text(
+        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src '
+        "'none'; img-src data:; style-src 'unsafe-inline'\"></head><body><h1>x</h1>"
+        '<div style="width:900px">wide</div><img src="data:image/png;base64,AAAA">'
+        '<img src="https://example.org/a.png"></body></html>'
+    )
     facts = measure(bad, 390, tmp_path / "measure")
     assert facts["scrollWidth"] > facts["width"] and "DIV" in facts["wide"]
     assert [i["decoded"] for i in facts["images"]] == [False, False]

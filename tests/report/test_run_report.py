@@ -10,9 +10,9 @@ from PIL import Image
 
 from layergain.cli import main
 from layergain.report import fmt
+from layergain.report.document import to_markdown
 from layergain.report.findings import run_findings
 from layergain.report.run_report import build_document, run_tables
-from layergain.report.document import to_markdown
 from layergain.report.summary import summarise_run
 from layergain.report.tables import latex_escape, to_latex
 
@@ -25,7 +25,7 @@ def md_table(markdown: str, number: int) -> tuple[list[str], list[list[str]]]:
     lines = markdown.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"**Table {number}."))
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
@@ -115,10 +115,23 @@ def test_findings_state_estimate_ci_and_corrected_p(kather_run):
 def test_methods_cite_every_setting(kather_run, kather_results):
     a = kather_results.attrs
     methods = (kather_run.out / "report.md").read_text().split("## Methods")[1].split("## Data")[0]
-    for needle in (a["backbone"], a["weights_sha256"], f"{a['image_size']} × {a['image_size']} px",
-                   "global average pooling", f"{a['folds']}-fold", "grouped by `group`", "seeds 0, 1",
-                   "B = 200", "Holm", "Benjamini–Hochberg", "Nadeau and Bengio", "McNemar", "Cohen's h",
-                   json.loads(a["versions"])["torch"], "BCa" if "bca" in str(kather_results["gain_ci"].attrs) else "percentile"):
+    for needle in (
+        a["backbone"],
+        a["weights_sha256"],
+        f"{a['image_size']} × {a['image_size']} px",
+        "global average pooling",
+        f"{a['folds']}-fold",
+        "grouped by `group`",
+        "seeds 0, 1",
+        "B = 200",
+        "Holm",
+        "Benjamini–Hochberg",
+        "Nadeau and Bengio",
+        "McNemar",
+        "Cohen's h",
+        json.loads(a["versions"])["torch"],
+        "BCa" if "bca" in str(kather_results["gain_ci"].attrs) else "percentile",
+    ):
         assert str(needle) in methods, needle
 
 
@@ -165,10 +178,14 @@ def test_gain_figure_stars_the_significant_layers(kather_results, tmp_path):
 def test_nan_svcca_is_reported_with_its_reason(kather_results):
     ds = kather_results.copy(deep=True)
     layer = str(ds["layer"].values[2])
-    ds["svcca"] = ds["svcca"].fillna(0.5)  # the real run's own NaNs (deep layers, too few images) out of the way
+    ds["svcca"] = ds["svcca"].fillna(
+        0.5
+    )  # the real run's own NaNs (deep layers, too few images) out of the way
     ds["svcca"].loc[{"layer": layer}] = np.nan
     reason = "SVCCA/PWCCA needs more images than kept directions (test reason)"
-    ds["svcca"].attrs["nan_reason"] = json.dumps({layer: {init: reason for init in ds["svcca"]["init"].values}})
+    ds["svcca"].attrs["nan_reason"] = json.dumps(
+        {layer: {init: reason for init in ds["svcca"]["init"].values}}
+    )
     text = _findings(ds)
     assert f"**SVCCA is n/a** for every random seed at 1 layer (`{layer}`)" in text and reason in text
     s = summarise_run(ds)

@@ -24,7 +24,9 @@ def test_run_tables_are_valid_booktabs_siunitx(kather_run, stem):
 
 def test_checker_finds_broken_tables():
     """The structural check fails where pdfLaTeX or siunitx would."""
-    good = to_latex(TableSpec([Column("a", "A", "code"), Column("x", "X", "signed")], [["l_1", 0.5]], "c", "tab:x"))
+    good = to_latex(
+        TableSpec([Column("a", "A", "code"), Column("x", "X", "signed")], [["l_1", 0.5]], "c", "tab:x")
+    )
     assert check_table(good) == []
     assert any("cells" in p for p in check_table(good.replace(r"+0.500 \\", r"+0.500 & 1 \\")))
     assert any("does not fit" in p for p in check_table(good.replace("+0.500", "+10.500")))
@@ -50,8 +52,12 @@ def test_table_numbers_match_the_markdown(kather_run, kather_results):
 
 
 def test_missing_values_are_braced_text():
-    spec = TableSpec([Column("l", "L", "code"), Column("v", "V", "num"), Column("ci", "CI", "ci"), Column("p", "p", "p")],
-                     [["a", np.nan, (np.nan, 0.2), 0.0001], ["b", 0.25, (0.1, 0.3), np.nan]], "cap", "tab:t")
+    spec = TableSpec(
+        [Column("l", "L", "code"), Column("v", "V", "num"), Column("ci", "CI", "ci"), Column("p", "p", "p")],
+        [["a", np.nan, (np.nan, 0.2), 0.0001], ["b", 0.25, (0.1, 0.3), np.nan]],
+        "cap",
+        "tab:t",
+    )
     tex = to_latex(spec)
     assert r"\texttt{a} & {--} & {--} & +0.200 & <0.001 \\" in tex
     assert r"\texttt{b} & 0.250 & +0.100 & +0.300 & {--} \\" in tex
@@ -91,6 +97,11 @@ _ENGINE = next((e for e in ("pdflatex", "lualatex") if shutil.which(e)), None)
 @pytest.mark.skipif(_ENGINE is None, reason="no TeX engine installed (pdflatex or lualatex)")
 def test_tables_compile(kather_run, tmp_path):
     shutil.copytree(kather_run.out / "tables", tmp_path / "tables")
-    res = subprocess.run([_ENGINE, "-interaction=nonstopmode", "-halt-on-error", "tables.tex"],
-                         cwd=tmp_path / "tables", capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [_ENGINE, "-interaction=nonstopmode", "-halt-on-error", "tables.tex"],
+        cwd=tmp_path / "tables",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout[-3000:]

@@ -11,4 +11,4 @@ from layergain.report.compare_report import write_comparison_report
 from layergain.report.rebuild import rebuild_report
 from layergain.report.run_report import build_document, write_report
 
-__all__ = ["write_report", "build_document", "write_comparison_report", "rebuild_report"]
+__all__ = ["build_document", "rebuild_report", "write_comparison_report", "write_report"]

@@ -36,11 +36,17 @@ def _ci(da: xr.DataArray) -> np.ndarray:
 
 
 def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
-    """Gain by layer of every set with its joint CI band, significant layers starred; random baselines below."""
+    """Gain by layer of every set with its joint CI band, significant layers starred.
+
+    Below, the random baseline of each set.
+    """
     names, layers = _sets(ds), _layers(ds)
     x = np.arange(len(layers))
     alpha = _alpha(ds)
-    with figure(height=5.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (fig, (ax, low)):
+    with figure(height=5.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (
+        fig,
+        (ax, low),
+    ):
         for k, name in enumerate(names):
             style = series_style(k)
             gain = ds["gain"].sel({S.DATASET: name}).values.astype(float)
@@ -56,8 +62,15 @@ def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
         if deep.any():
             for a in (ax, low):
                 a.axvspan(np.flatnonzero(deep)[0] - 0.5, len(layers) - 0.5, color="0.93", zorder=0)
-            ax.text(np.flatnonzero(deep)[0] - 0.4, 0.98, "deep layers", transform=ax.get_xaxis_transform(),
-                    va="top", fontsize=7, color="0.3")
+            ax.text(
+                np.flatnonzero(deep)[0] - 0.4,
+                0.98,
+                "deep layers",
+                transform=ax.get_xaxis_transform(),
+                va="top",
+                fontsize=7,
+                color="0.3",
+            )
         ax.axhline(0, color="0.2", linewidth=0.8)
         ax.set_ylabel("gain (difference in\nproportion correct)")
         ax.legend(loc="upper left", frameon=False, fontsize=7, ncols=2)
@@ -78,8 +91,9 @@ def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
     limit = max(limit, 1e-6)
     width = min(6.4, 2.4 + 1.0 * len(names))
     with figure(width=width, height=5.2) as (fig, ax):
-        image = ax.imshow(gain, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto",
-                          interpolation="nearest")
+        image = ax.imshow(
+            gain, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto", interpolation="nearest"
+        )
         cmap, norm = image.cmap, image.norm
         for i in range(gain.shape[0]):
             for j in range(gain.shape[1]):
@@ -87,8 +101,16 @@ def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
                 mark = "*" if np.isfinite(p[i, j]) and p[i, j] <= alpha else ""
                 r, g, b, _ = cmap(norm(value)) if np.isfinite(value) else (1, 1, 1, 1)
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(j, i, f"{fmt.signed(value, 2)}{mark}", ha="center", va="center", fontsize=6.5,
-                        color="white" if dark else "black", fontweight="bold" if mark else "normal")
+                ax.text(
+                    j,
+                    i,
+                    f"{fmt.signed(value, 2)}{mark}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="white" if dark else "black",
+                    fontweight="bold" if mark else "normal",
+                )
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=7.5)
         ax.set_yticks(range(len(layers)), layers, fontsize=7)
         ax.grid(False)
@@ -108,7 +130,10 @@ def pairwise_differences(ds: xr.Dataset, base: Path) -> list[Path]:
     with figure(height=3.6) as (fig, ax):
         for k, pair in enumerate(pairs):
             style = series_style(k)
-            first, second = str(ds["first"].sel({S.SET_PAIR: pair}).values), str(ds["second"].sel({S.SET_PAIR: pair}).values)
+            first, second = (
+                str(ds["first"].sel({S.SET_PAIR: pair}).values),
+                str(ds["second"].sel({S.SET_PAIR: pair}).values),
+            )
             diff = ds["difference"].sel({S.SET_PAIR: pair}).values.astype(float)
             ci = _ci(ds["difference_ci"].sel({S.SET_PAIR: pair}).transpose(S.LAYER, S.BOUND))
             band(ax, x, ci[:, 0], ci[:, 1], color=style["color"], alpha=0.13)

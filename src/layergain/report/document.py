@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "Heading", "Paragraph", "Bullets", "Table", "Figure", "Preformatted", "Document", "to_markdown", "to_html", "slug",
+    "Bullets",
+    "Document",
+    "Figure",
+    "Heading",
+    "Paragraph",
+    "Preformatted",
+    "Table",
+    "slug",
+    "to_html",
+    "to_markdown",
 ]
 
 
@@ -69,7 +78,13 @@ class Document:
 
     def contents(self, level: int = 2) -> Bullets:
         """Links to the headings of ``level`` added so far (a table of contents)."""
-        return Bullets([f"[{b.text}](#{slug(b.text)})" for b in self.blocks if isinstance(b, Heading) and b.level == level])
+        return Bullets(
+            [
+                f"[{b.text}](#{slug(b.text)})"
+                for b in self.blocks
+                if isinstance(b, Heading) and b.level == level
+            ]
+        )
 
 
 def slug(text: str) -> str:
@@ -155,7 +170,8 @@ ul { padding-left: 1.4rem; } li { margin: 0.3rem 0; }
 .scroll { overflow-x: auto; max-width: 100%; -webkit-overflow-scrolling: touch; border-left: 1px solid #eee;
           border-right: 1px solid #eee; }
 table { border-collapse: collapse; font-size: 0.84rem; font-variant-numeric: tabular-nums; margin: 0; }
-th, td { padding: 0.28rem 0.55rem; border-bottom: 1px solid #e6e6e6; white-space: nowrap; vertical-align: top; }
+th, td { padding: 0.28rem 0.55rem; border-bottom: 1px solid #e6e6e6; white-space: nowrap;
+         vertical-align: top; }
 thead th { border-bottom: 2px solid #888; text-align: left; background: #fafafa; }
 tbody tr:nth-child(even) { background: #fbfbfb; }
 td.r, th.r { text-align: right; } td.c, th.c { text-align: center; }
@@ -189,8 +205,10 @@ def _table_html(block: Table) -> str:
     )
     caption = f'<p class="caption">{_inline(block.caption)}</p>' if block.caption else ""
     notes = f'<p class="notes">{_inline(block.notes)}</p>' if block.notes else ""
-    return (f'<div class="table">{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>{notes}</div>")
+    return (
+        f'<div class="table">{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>{notes}</div>"
+    )
 
 
 def to_html(doc: Document, base: Path) -> str:

@@ -11,13 +11,31 @@ from matplotlib.patches import Patch
 from layergain.report import fmt
 from layergain.report.fmt import interval_name
 from layergain.report.style import (
-    FULL_WIDTH, GAIN, HEATMAP, NOT_SIGNIFICANT, PRETRAINED, RANDOM, REFERENCE, REFERENCE_BAND, SIGNIFICANT, band,
-    figure, layer_axis, save,
+    FULL_WIDTH,
+    GAIN,
+    HEATMAP,
+    NOT_SIGNIFICANT,
+    PRETRAINED,
+    RANDOM,
+    REFERENCE,
+    REFERENCE_BAND,
+    SIGNIFICANT,
+    band,
+    figure,
+    layer_axis,
+    save,
 )
 from layergain.report.summary import RunSummary
 from layergain.results import schema as S
 
-__all__ = ["accuracy_by_layer", "gain_by_layer", "similarity_by_layer", "cka_heatmap", "accuracy_vs_params", "FIGURES"]
+__all__ = [
+    "FIGURES",
+    "accuracy_by_layer",
+    "accuracy_vs_params",
+    "cka_heatmap",
+    "gain_by_layer",
+    "similarity_by_layer",
+]
 
 ACC_LABEL = "probe accuracy (proportion correct)"
 
@@ -27,8 +45,15 @@ def _title(s: RunSummary, what: str) -> str:
 
 
 def _random_band(ax, x, s: RunSummary) -> None:
-    band(ax, x, s.acc_rand_low, s.acc_rand_high, color=RANDOM["color"], alpha=0.18,
-         label=f"random, range over {s.n_random} seed{'s' if s.n_random != 1 else ''}")
+    band(
+        ax,
+        x,
+        s.acc_rand_low,
+        s.acc_rand_high,
+        color=RANDOM["color"],
+        alpha=0.18,
+        label=f"random, range over {s.n_random} seed{'s' if s.n_random != 1 else ''}",
+    )
     ax.plot(x, s.acc_rand, label="random, mean over seeds", **RANDOM)
 
 
@@ -40,15 +65,24 @@ def accuracy_by_layer(s: RunSummary, base: Path) -> list[Path]:
     """Out-of-fold accuracy by layer: pretrained with its CI, random mean with the seed range, chance."""
     x = np.arange(len(s.layers))
     with figure(height=3.8) as (fig, ax):
-        band(ax, x, s.acc_pre_ci[:, 0], s.acc_pre_ci[:, 1], color=PRETRAINED["color"], alpha=0.12,
-             label=f"pretrained, {fmt.level(s.confidence)} CI")
+        band(
+            ax,
+            x,
+            s.acc_pre_ci[:, 0],
+            s.acc_pre_ci[:, 1],
+            color=PRETRAINED["color"],
+            alpha=0.12,
+            label=f"pretrained, {fmt.level(s.confidence)} CI",
+        )
         ax.plot(x, s.acc_pre, label="ImageNet-pretrained", **PRETRAINED)
         _random_band(ax, x, s)
         _chance(ax, s)
         layer_axis(ax, s.layers)
         ax.set_ylabel(ACC_LABEL)
         ax.set_ylim(0, 1.0)
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", frameon=False, ncols=3, fontsize=7)
+        fig.legend(
+            *ax.get_legend_handles_labels(), loc="outside lower center", frameon=False, ncols=3, fontsize=7
+        )
         ax.set_title(_title(s, "Linear-probe accuracy by layer"))
         return save(fig, base)
 
@@ -57,13 +91,32 @@ def gain_by_layer(s: RunSummary, base: Path) -> list[Path]:
     """Gain with its CI band, significant layers starred; below it, the random baseline against chance."""
     x = np.arange(len(s.layers))
     sig = s.significant | s.significant_negative
-    with figure(height=4.6, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (fig, (ax, low)):
-        band(ax, x, s.gain_ci[:, 0], s.gain_ci[:, 1], color=GAIN["color"], alpha=0.18,
-             label=f"{fmt.level(s.confidence)} CI ({interval_name(s.interval)} bootstrap)")
+    with figure(height=4.6, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (
+        fig,
+        (ax, low),
+    ):
+        band(
+            ax,
+            x,
+            s.gain_ci[:, 0],
+            s.gain_ci[:, 1],
+            color=GAIN["color"],
+            alpha=0.18,
+            label=f"{fmt.level(s.confidence)} CI ({interval_name(s.interval)} bootstrap)",
+        )
         ax.plot(x, s.gain, label="gain (pretrained − mean random)", **GAIN)
-        ax.plot(x[~sig], s.gain[~sig], label=f"Holm-adjusted p > {s.alpha:g} ({int((~sig).sum())} layers)",
-                **NOT_SIGNIFICANT)
-        ax.plot(x[sig], s.gain[sig], label=f"Holm-adjusted p ≤ {s.alpha:g} ({int(sig.sum())} layers)", **SIGNIFICANT)
+        ax.plot(
+            x[~sig],
+            s.gain[~sig],
+            label=f"Holm-adjusted p > {s.alpha:g} ({int((~sig).sum())} layers)",
+            **NOT_SIGNIFICANT,
+        )
+        ax.plot(
+            x[sig],
+            s.gain[sig],
+            label=f"Holm-adjusted p ≤ {s.alpha:g} ({int(sig.sum())} layers)",
+            **SIGNIFICANT,
+        )
         ax.axhline(0, color="0.2", linewidth=0.8)
         ax.set_ylabel("gain (difference in\nproportion correct)")
         ax.legend(loc="upper left", frameon=False, ncols=2)
@@ -86,7 +139,16 @@ def gain_by_layer(s: RunSummary, base: Path) -> list[Path]:
 
 def _na_marks(ax, x, values: np.ndarray) -> None:
     for j in np.flatnonzero(np.isnan(values)):
-        ax.text(x[j], 0.03, "n/a", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6.5, color="0.3")
+        ax.text(
+            x[j],
+            0.03,
+            "n/a",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+            color="0.3",
+        )
 
 
 SIMILARITY_PANELS = ("cka_linear", "cka_debiased", "svcca")
@@ -110,9 +172,19 @@ def similarity_by_layer(s: RunSummary, base: Path) -> list[Path]:
         handles = [
             Line2D([], [], **PRETRAINED, label="pretrained vs random (mean over seeds)"),
             Patch(color=PRETRAINED["color"], alpha=0.15, label="range over seeds"),
-            Line2D([], [], **{**RANDOM, "color": "0.25", "marker": "^"}, label="random vs random (reference, mean over pairs)"),
-            Patch(facecolor=REFERENCE_BAND["color"], alpha=REFERENCE_BAND["alpha"], hatch=REFERENCE_BAND["hatch"],
-                  edgecolor=REFERENCE_BAND["edgecolor"], label="range over pairs"),
+            Line2D(
+                [],
+                [],
+                **{**RANDOM, "color": "0.25", "marker": "^"},
+                label="random vs random (reference, mean over pairs)",
+            ),
+            Patch(
+                facecolor=REFERENCE_BAND["color"],
+                alpha=REFERENCE_BAND["alpha"],
+                hatch=REFERENCE_BAND["hatch"],
+                edgecolor=REFERENCE_BAND["edgecolor"],
+                label="range over pairs",
+            ),
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
         layer_axis(axes[-1, 0], s.layers)
@@ -121,7 +193,7 @@ def similarity_by_layer(s: RunSummary, base: Path) -> list[Path]:
 
 
 def cka_heatmap(s: RunSummary, base: Path) -> list[Path]:
-    """Cross-layer CKA: every pretrained layer (rows) against every random layer (columns), mean over seeds."""
+    """Cross-layer CKA, mean over seeds: each pretrained layer (rows) against each random layer (columns)."""
     names = [m for m in ("cka_matrix", "cka_debiased_matrix") if m in s.ds]
     with figure(height=3.5, ncols=len(names), squeeze=False) as (fig, axes):
         for ax, name in zip(axes[0], names):
@@ -133,8 +205,16 @@ def cka_heatmap(s: RunSummary, base: Path) -> list[Path]:
             rows = np.arange(mat.shape[0])
             if finite.size:
                 best = np.nanargmax(np.where(np.isfinite(mat), mat, -np.inf), axis=1)
-                ax.plot(best, rows, linestyle="none", marker="o", markersize=2.6, markerfacecolor="white",
-                        markeredgecolor="black", markeredgewidth=0.5)
+                ax.plot(
+                    best,
+                    rows,
+                    linestyle="none",
+                    marker="o",
+                    markersize=2.6,
+                    markerfacecolor="white",
+                    markeredgecolor="black",
+                    markeredgewidth=0.5,
+                )
             ticks = np.arange(len(s.layers))
             ax.set_xticks(ticks, s.layers, rotation=90, fontsize=5.5)
             ax.set_yticks(ticks, s.layers, fontsize=5.5)
@@ -152,8 +232,15 @@ def accuracy_vs_params(s: RunSummary, base: Path) -> list[Path]:
     """Accuracy against the parameters up to each layer (log x), sweet spot and best layer marked."""
     x = s.params.astype(float)
     with figure(height=3.6) as (fig, ax):
-        band(ax, x, s.acc_pre_ci[:, 0], s.acc_pre_ci[:, 1], color=PRETRAINED["color"], alpha=0.12,
-             label=f"pretrained, {fmt.level(s.confidence)} CI")
+        band(
+            ax,
+            x,
+            s.acc_pre_ci[:, 0],
+            s.acc_pre_ci[:, 1],
+            color=PRETRAINED["color"],
+            alpha=0.12,
+            label=f"pretrained, {fmt.level(s.confidence)} CI",
+        )
         ax.plot(x, s.acc_pre, label="ImageNet-pretrained", **PRETRAINED)
         ax.plot(x, s.acc_rand, label="random, mean over seeds", **RANDOM)
         _chance(ax, s)
@@ -161,9 +248,16 @@ def accuracy_vs_params(s: RunSummary, base: Path) -> list[Path]:
         for j, marker, what in marks:
             if j < 0:
                 continue
-            ax.plot([x[j]], [s.acc_pre[j]], linestyle="none", marker=marker, markersize=12 if marker == "*" else 8,
-                    markerfacecolor="none" if marker == "D" else "black", markeredgecolor="black",
-                    label=f"{what}: {s.layers[j]} ({fmt.params(s.params[j])} params)")
+            ax.plot(
+                [x[j]],
+                [s.acc_pre[j]],
+                linestyle="none",
+                marker=marker,
+                markersize=12 if marker == "*" else 8,
+                markerfacecolor="none" if marker == "D" else "black",
+                markeredgecolor="black",
+                label=f"{what}: {s.layers[j]} ({fmt.params(s.params[j])} params)",
+            )
         ax.set_xscale("log")
         ax.set_xlabel("parameters up to and including the layer (count, log scale)")
         ax.set_ylabel(ACC_LABEL)
@@ -188,4 +282,4 @@ def write_figures(s: RunSummary, folder: Path) -> dict[str, list[Path]]:
     return {name: fn(s, Path(folder) / name) for name, fn in FIGURES.items()}
 
 
-__all__ += ["write_figures", "FULL_WIDTH"]
+__all__ += ["FULL_WIDTH", "write_figures"]

@@ -13,7 +13,7 @@ from layergain.report import fmt
 from layergain.report.fmt import est_ci, interval_name, p_is
 from layergain.report.summary import RunSummary, json_attr
 
-__all__ = ["run_findings", "methods", "data_text", "layer_runs"]
+__all__ = ["data_text", "layer_runs", "methods", "run_findings"]
 
 
 def layer_runs(names: list[str], mask) -> str:
@@ -37,8 +37,11 @@ def _ci_words(s: RunSummary) -> str:
 
 def _gain_at(s: RunSummary, j: int) -> str:
     """``+0.217 [95 % CI +0.100, +0.317], p(Holm) = 0.018, Cohen's h = 0.55``."""
-    return (f"{fmt.signed(s.gain[j])} [{_ci_words(s)} {fmt.signed(s.gain_ci[j, 0])}, {fmt.signed(s.gain_ci[j, 1])}], "
-            f"Holm-adjusted {p_is(s.p_holm[j])}, Cohen's h = {fmt.signed(s.cohen_h[j], 2)}")
+    return (
+        f"{fmt.signed(s.gain[j])} [{_ci_words(s)} {fmt.signed(s.gain_ci[j, 0])}, "
+        f"{fmt.signed(s.gain_ci[j, 1])}], "
+        f"Holm-adjusted {p_is(s.p_holm[j])}, Cohen's h = {fmt.signed(s.cohen_h[j], 2)}"
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -52,23 +55,30 @@ def _significance(s: RunSummary) -> list[str]:
     if sig.any():
         j = int(np.flatnonzero(sig)[np.argmax(s.gain[sig])])
         out.append(
-            f"**Pretraining gives a significant gain at {sig.sum()} of {L} layers** ({layer_runs(s.layers, sig)}; "
-            f"two-sided paired sign-flip test, Holm-adjusted p ≤ {s.alpha:g}). The largest significant gain is at "
-            f"`{s.layers[j]}`: {_gain_at(s, j)} (pretrained {fmt.num(s.acc_pre[j])}, random mean {fmt.num(s.acc_rand[j])})."
+            f"**Pretraining gives a significant gain at {sig.sum()} of {L} layers** "
+            f"({layer_runs(s.layers, sig)}; "
+            f"two-sided paired sign-flip test, Holm-adjusted p ≤ {s.alpha:g}). The largest significant gain "
+            "is at "
+            f"`{s.layers[j]}`: {_gain_at(s, j)} (pretrained {fmt.num(s.acc_pre[j])}, random mean "
+            f"{fmt.num(s.acc_rand[j])})."
         )
     else:
         finite = np.where(np.isfinite(s.p_holm), s.p_holm, np.inf)
         k = int(np.argmin(finite))
         j = int(np.nanargmax(s.gain))
         out.append(
-            f"**No layer has a significant gain** after Holm correction across the {L} layers (smallest adjusted "
-            f"{p_is(s.p_holm[k])}, at `{s.layers[k]}`). The largest estimate is at `{s.layers[j]}`: {_gain_at(s, j)}."
+            f"**No layer has a significant gain** after Holm correction across the {L} layers (smallest "
+            "adjusted "
+            f"{p_is(s.p_holm[k])}, at `{s.layers[k]}`). The largest estimate is at `{s.layers[j]}`: "
+            f"{_gain_at(s, j)}."
         )
     excludes = (np.round(s.gain_ci[:, 0], 3) > 0) & ~sig  # as shown: +0.000 does not exclude 0
     if excludes.any():
         out.append(
-            f"At {_plural(int(excludes.sum()), 'layer')} ({layer_runs(s.layers, excludes)}) the {_ci_words(s)} of the "
-            f"gain excludes 0 but the Holm-adjusted test does not reach {s.alpha:g}: the intervals are per layer, "
+            f"At {_plural(int(excludes.sum()), 'layer')} ({layer_runs(s.layers, excludes)}) the "
+            f"{_ci_words(s)} of the "
+            f"gain excludes 0 but the Holm-adjusted test does not reach {s.alpha:g}: the intervals are per "
+            "layer, "
             "not adjusted for multiplicity."
         )
     if neg.any():
@@ -87,10 +97,15 @@ def _secondary(s: RunSummary) -> str | None:
         return None
 
     def where(mask) -> str:
-        return f"{mask.sum()} of {len(s.layers)} layers" + (f" ({layer_runs(s.layers, mask)})" if mask.any() else "")
+        return f"{mask.sum()} of {len(s.layers)} layers" + (
+            f" ({layer_runs(s.layers, mask)})" if mask.any() else ""
+        )
 
-    return (f"Secondary tests at level {s.alpha:g}: Benjamini–Hochberg (FDR) on the sign-flip p-values flags "
-            f"{where(bh)}; the Nadeau–Bengio corrected resampled t-test over CV folds, Holm-adjusted, flags {where(tt)}.")
+    return (
+        f"Secondary tests at level {s.alpha:g}: Benjamini–Hochberg (FDR) on the sign-flip p-values flags "
+        f"{where(bh)}; the Nadeau–Bengio corrected resampled t-test over CV folds, Holm-adjusted, flags "
+        f"{where(tt)}."
+    )
 
 
 def _trend(s: RunSummary) -> str | None:
@@ -107,10 +122,13 @@ def _trend(s: RunSummary) -> str | None:
         head = "**No clear depth trend in the gain**"
     method = interval_name(ds["gain_trend_slope"].attrs.get("bootstrap_interval", s.interval))
     return (
-        f"{head}: OLS slope of gain on relative depth (0 = first probe layer, 1 = last) {est_ci(slope, lo, hi)} "
-        f"({_ci_words(s)}, {method} bootstrap; bootstrap {p_is(float(ds['gain_trend_slope_p']))}), i.e. the gain "
+        f"{head}: OLS slope of gain on relative depth (0 = first probe layer, 1 = last) "
+        f"{est_ci(slope, lo, hi)} "
+        f"({_ci_words(s)}, {method} bootstrap; bootstrap {p_is(float(ds['gain_trend_slope_p']))}), i.e. the "
+        "gain "
         f"changes by about {fmt.signed(slope)} from the first to the last layer; Spearman's ρ = "
-        f"{fmt.signed(float(ds['gain_trend_spearman_rho']), 2)} ({p_is(float(ds['gain_trend_spearman_p']))}). "
+        f"{fmt.signed(float(ds['gain_trend_spearman_rho']), 2)} "
+        f"({p_is(float(ds['gain_trend_spearman_p']))}). "
         "One test, no correction."
     )
 
@@ -119,17 +137,22 @@ def _sweet_spot(s: RunSummary) -> str | None:
     if s.sweet < 0 or s.best < 0:
         return None
     b, w = s.best, s.sweet
-    best = (f"`{s.layers[b]}` ({fmt.params(s.params[b])} parameters, accuracy "
-            f"{est_ci(s.acc_pre[b], *s.acc_pre_ci[b], sign=False)})")
+    best = (
+        f"`{s.layers[b]}` ({fmt.params(s.params[b])} parameters, accuracy "
+        f"{est_ci(s.acc_pre[b], *s.acc_pre_ci[b], sign=False)})"
+    )
     if w == b:
-        return (f"**Sweet spot = best layer**: the best pretrained layer is {best}, and every shallower layer is "
-                f"significantly below it (one-sided paired sign-flip, Holm-adjusted p ≤ {s.alpha:g}).")
+        return (
+            f"**Sweet spot = best layer**: the best pretrained layer is {best}, and every shallower layer is "
+            f"significantly below it (one-sided paired sign-flip, Holm-adjusted p ≤ {s.alpha:g})."
+        )
     p_sweet = s.ds["sweet_spot_p_holm"].values[w] if "sweet_spot_p_holm" in s.ds else np.nan
     ratio = s.params[b] / s.params[w] if s.params[w] else np.nan
     times = f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
     return (
         f"**Sweet spot: `{s.layers[w]}`** ({fmt.params(s.params[w])} parameters, {times} fewer than the best "
-        f"layer), the shallowest cut whose pretrained accuracy, {est_ci(s.acc_pre[w], *s.acc_pre_ci[w], sign=False)}, is "
+        "layer), the shallowest cut whose pretrained accuracy, "
+        f"{est_ci(s.acc_pre[w], *s.acc_pre_ci[w], sign=False)}, is "
         f"not significantly below that of the best layer {best} (one-sided paired sign-flip, Holm-adjusted "
         f"{p_is(p_sweet)}). Not significantly lower is not the same as equivalent: the difference is "
         f"{fmt.signed(s.acc_pre[w] - s.acc_pre[b])}."
@@ -146,24 +169,31 @@ def _random_baseline(s: RunSummary) -> list[str]:
     if peak < last and s.acc_rand[last] < s.acc_rand[peak]:
         out.append(
             f"**The random baseline falls with depth**: its mean accuracy peaks at `{s.layers[peak]}` "
-            f"({fmt.num(s.acc_rand[peak])}) and is {est_ci(s.acc_rand[last], *s.acc_rand_ci[last], sign=False)} at "
-            f"`{s.layers[last]}`, the deepest layer (chance, the majority-class rate: {fmt.num(chance)}); it keeps "
+            f"({fmt.num(s.acc_rand[peak])}) and is "
+            f"{est_ci(s.acc_rand[last], *s.acc_rand_ci[last], sign=False)} at "
+            f"`{s.layers[last]}`, the deepest layer (chance, the majority-class rate: {fmt.num(chance)}); it "
+            "keeps "
             f"{fmt.pct(kept, 0)} of its accuracy above chance."
         )
         j = int(np.nanargmax(s.gain))
         drop = s.acc_rand[peak] - s.acc_rand[j]
         if j > peak and drop > 0 and s.gain[j] > 0:
             out.append(
-                f"Of the largest gain ({fmt.signed(s.gain[j])} at `{s.layers[j]}`), {fmt.num(drop)} is the random "
-                f"baseline's drop below its own best layer and {fmt.signed(s.acc_pre[j] - s.acc_rand[peak])} the "
-                "pretrained network's accuracy above that best random layer: part of the deep-layer gain measures "
+                f"Of the largest gain ({fmt.signed(s.gain[j])} at `{s.layers[j]}`), {fmt.num(drop)} is the "
+                "random "
+                f"baseline's drop below its own best layer and {fmt.signed(s.acc_pre[j] - s.acc_rand[peak])} "
+                "the "
+                "pretrained network's accuracy above that best random layer: part of the deep-layer gain "
+                "measures "
                 "the weakness of deep random features rather than what pretraining adds."
             )
     near = s.random_near_chance
     if near.any():
         out.append(
-            f"**The random baseline collapses to chance** at {layer_runs(s.layers, near)}: its {_ci_words(s)} reaches "
-            f"the majority-class rate ({fmt.num(chance)}). There the gain says as much about the collapse of randomly "
+            f"**The random baseline collapses to chance** at {layer_runs(s.layers, near)}: its "
+            f"{_ci_words(s)} reaches "
+            f"the majority-class rate ({fmt.num(chance)}). There the gain says as much about the collapse of "
+            "randomly "
             "initialised features under global pooling as about pretraining."
         )
     return out
@@ -178,16 +208,23 @@ def _similarity(s: RunSummary) -> str | None:
     if not finite.any():
         return None
     first, last = int(np.flatnonzero(finite)[0]), int(np.flatnonzero(finite)[-1])
-    text = (f"**Similarity to random weights** ({m.label}, pretrained vs random, mean over seeds; descriptive, no test): "
-            f"{fmt.num(m.mean[first])} at `{s.layers[first]}` and {fmt.num(m.mean[last])} at `{s.layers[last]}`")
+    text = (
+        f"**Similarity to random weights** ({m.label}, pretrained vs random, mean over seeds; descriptive, "
+        "no test): "
+        f"{fmt.num(m.mean[first])} at `{s.layers[first]}` and {fmt.num(m.mean[last])} at `{s.layers[last]}`"
+    )
     if np.isfinite(m.rr_mean).any():
         below = np.isfinite(m.high) & np.isfinite(m.rr_low) & (m.high < m.rr_low)
-        text += (f", where two random networks reach {fmt.num(m.rr_mean[last])} "
-                 f"(range {fmt.num(m.rr_low[last])}–{fmt.num(m.rr_high[last])}). ")
-        text += (f"At {below.sum()} of {len(s.layers)} layers"
-                 + (f" ({layer_runs(s.layers, below)})" if below.any() else "")
-                 + " the pretrained network differs from every random seed more than any two random seeds differ "
-                 "from each other.")
+        text += (
+            f", where two random networks reach {fmt.num(m.rr_mean[last])} "
+            f"(range {fmt.num(m.rr_low[last])}–{fmt.num(m.rr_high[last])}). "
+        )
+        text += (
+            f"At {below.sum()} of {len(s.layers)} layers"
+            + (f" ({layer_runs(s.layers, below)})" if below.any() else "")
+            + " the pretrained network differs from every random seed more than any two random seeds differ "
+            "from each other."
+        )
     else:
         text += "; with one random seed there is no random-vs-random reference."
     return text
@@ -217,8 +254,10 @@ def _nan_measures(s: RunSummary) -> list[str]:
         names = " and ".join(m.label for m in members)
         verb = "are" if len(members) > 1 else "is"
         scope = "for every random seed" if all_seeds else "for some random seeds"
-        out.append(f"**{names} {verb} n/a** {scope} at {_plural(len(layers), 'layer')} "
-                   f"({layer_runs(s.layers, where)}); {why}")
+        out.append(
+            f"**{names} {verb} n/a** {scope} at {_plural(len(layers), 'layer')} "
+            f"({layer_runs(s.layers, where)}); {why}"
+        )
     return out
 
 
@@ -227,15 +266,21 @@ def _skipped(s: RunSummary) -> str:
     if not skipped:
         return "No image was skipped: every listed image was read and used."
     shown = "; ".join(f"`{item}`" for item in skipped[:5]) + ("; …" if len(skipped) > 5 else "")
-    return f"**{_plural(len(skipped), 'image')} could not be read and {'was' if len(skipped) == 1 else 'were'} left out** of every number: {shown}"
+    verb = "was" if len(skipped) == 1 else "were"
+    return (
+        f"**{_plural(len(skipped), 'image')} could not be read and {verb} left out** of every number: {shown}"
+    )
 
 
 def _convergence(s: RunSummary) -> str | None:
     n = int(s.attrs.get("probe_not_converged", 0) or 0)
     if n <= 0:
         return None
-    return (f"{_plural(n, 'probe fit')} did not converge within the iteration limit ({s.attrs.get('probe', '')}); "
-            "their predictions are used as they are.")
+    return (
+        f"{_plural(n, 'probe fit')} did not converge within the iteration limit "
+        f"({s.attrs.get('probe', '')}); "
+        "their predictions are used as they are."
+    )
 
 
 def run_findings(s: RunSummary) -> list[str]:
@@ -263,8 +308,12 @@ def methods(s: RunSummary) -> list[str]:
     a, ds = s.attrs, s.ds
     K = len(s.class_names)
     grouped = bool(a.get("group_column")) and int(a.get("n_groups", 0) or 0) > 0
-    grouping = (f"grouped by `{a.get('group_column')}` ({a.get('n_groups')} groups), so that no group is split "
-                "across folds" if grouped else "without grouping (no patient or slide ids)")
+    grouping = (
+        f"grouped by `{a.get('group_column')}` ({a.get('n_groups')} groups), so that no group is split "
+        "across folds"
+        if grouped
+        else "without grouping (no patient or slide ids)"
+    )
     seeds = s.seeds
     sign = ds["gain_p"].attrs if "gain_p" in ds else {}
     boot = ds["gain_ci"].attrs
@@ -279,41 +328,61 @@ def methods(s: RunSummary) -> list[str]:
         f"({', '.join(f'{c}: {n}' for c, n in s.class_counts.items())}). Each image was resized to "
         f"{a.get('image_size')} × {a.get('image_size')} px ({a.get('resize', '')}) and normalised with mean "
         f"{_fmt_list(a.get('input_mean'))} and sd {_fmt_list(a.get('input_std'))}. The backbone "
-        f"`{a.get('backbone')}` was used with ImageNet-pretrained weights ({weights}; SHA-256 `{sha}`) and, as the "
+        f"`{a.get('backbone')}` was used with ImageNet-pretrained weights ({weights}; SHA-256 `{sha}`) and, "
+        "as the "
         f"baseline, {len(seeds)} copies with random weights (seeds {', '.join(map(str, seeds))}; "
-        f"{a.get('random_init', '')}). Features were taken at {len(s.layers)} probe layers, from `{first}` to "
+        f"{a.get('random_init', '')}). Features were taken at {len(s.layers)} probe layers, from `{first}` "
+        "to "
         f"`{last}`, and pooled per channel ({_pooling(a.get('pooling'))})."
     )
     p2 = (
-        f"**Probes and gain.** For every network and layer a linear probe ({a.get('probe', '')}) was trained and "
-        f"evaluated with {a.get('folds')}-fold cross-validation ({a.get('cv', '')}), {grouping}, {_repeats(a.get('repeats'))}; all networks saw the same folds. Accuracy is the out-of-fold proportion "
-        "correct. The knowledge gain of a layer is the pretrained accuracy minus the mean accuracy of the random "
+        f"**Probes and gain.** For every network and layer a linear probe ({a.get('probe', '')}) was trained "
+        "and "
+        f"evaluated with {a.get('folds')}-fold cross-validation ({a.get('cv', '')}), {grouping}, "
+        f"{_repeats(a.get('repeats'))}; all networks saw the same folds. Accuracy is the out-of-fold "
+        "proportion "
+        "correct. The knowledge gain of a layer is the pretrained accuracy minus the mean accuracy of the "
+        "random "
         "networks; the relative gain divides it by the random networks' mean error."
     )
     p3 = (
         f"**Statistics.** {fmt.level(s.confidence)} confidence intervals come from a hierarchical bootstrap "
-        f"({interval_name(s.interval)} interval, B = {s.n_boot}) resampling {unit}s ({boot.get('n_units', '')} units, "
-        f"{strat_text}) and, independently, the {boot.get('n_seeds', len(seeds))} random seeds. The gain of each "
-        f"layer was tested with a two-sided paired sign-flip permutation test on per-{sign.get('resampling_unit', unit)} "
-        f"differences (pretrained correct minus mean random correct; {sign.get('n_resamples', a.get('n_permutations'))} "
-        f"{'enumerated sign patterns' if int(sign.get('exact', 0) or 0) else 'random sign flips'}), with Holm "
-        f"correction across the {len(s.layers)} layers (primary) and Benjamini–Hochberg (secondary). Also reported: "
-        "exact McNemar tests of the pretrained network against each random seed, the corrected resampled t-test of "
-        "Nadeau and Bengio (2003) across CV folds (Holm), Cohen's h for the two accuracies and Cohen's d_z for the "
-        "per-image differences. The depth trend is the OLS slope of gain on relative depth with a bootstrap CI, and "
-        "Spearman's ρ. The sweet spot is the shallowest layer whose pretrained accuracy is not significantly below "
-        f"the best layer's (one-sided paired sign-flip, Holm, α = {s.alpha:g}). Significance means Holm-adjusted "
+        f"({interval_name(s.interval)} interval, B = {s.n_boot}) resampling {unit}s "
+        f"({boot.get('n_units', '')} units, "
+        f"{strat_text}) and, independently, the {boot.get('n_seeds', len(seeds))} random seeds. The gain of "
+        "each "
+        "layer was tested with a two-sided paired sign-flip permutation test on "
+        f"per-{sign.get('resampling_unit', unit)} "
+        "differences (pretrained correct minus mean random correct; "
+        f"{sign.get('n_resamples', a.get('n_permutations'))} "
+        f"{'enumerated sign patterns' if int(sign.get('exact', 0) or 0) else 'random sign flips'}), with "
+        "Holm "
+        f"correction across the {len(s.layers)} layers (primary) and Benjamini–Hochberg (secondary). Also "
+        "reported: "
+        "exact McNemar tests of the pretrained network against each random seed, the corrected resampled "
+        "t-test of "
+        "Nadeau and Bengio (2003) across CV folds (Holm), Cohen's h for the two accuracies and Cohen's d_z "
+        "for the "
+        "per-image differences. The depth trend is the OLS slope of gain on relative depth with a bootstrap "
+        "CI, and "
+        "Spearman's ρ. The sweet spot is the shallowest layer whose pretrained accuracy is not significantly "
+        "below "
+        f"the best layer's (one-sided paired sign-flip, Holm, α = {s.alpha:g}). Significance means "
+        "Holm-adjusted "
         f"p ≤ {s.alpha:g}."
     )
     sims = [m.method for m in s.measures.values() if m.method]
     p4 = (
         "**Similarity.** Between each pretrained layer and the same layer of each random network: "
         + "; ".join(sims)
-        + ". The reference is the same measure between every pair of random networks; cross-layer CKA matrices "
+        + ". The reference is the same measure between every pair of random networks; cross-layer CKA "
+        "matrices "
         "compare every pretrained layer with every random layer."
     )
-    p5 = (f"**Software.** {_versions(a)}. Resampling seed {a.get('seed', '')}. The command line, timings and "
-          "creation time are stored in results.nc (attributes `command`, `timings_s`, `created`).")
+    p5 = (
+        f"**Software.** {_versions(a)}. Resampling seed {a.get('seed', '')}. The command line, timings and "
+        "creation time are stored in results.nc (attributes `command`, `timings_s`, `created`)."
+    )
     return [p1, p2, p3, p4, p5]
 
 
@@ -329,8 +398,11 @@ def _fmt_list(value) -> str:
 
 
 def _pooling(pooling) -> str:
-    return {"avg": "global average pooling", "max": "global max pooling",
-            "avgmax": "global average and max pooling, concatenated"}.get(str(pooling), str(pooling))
+    return {
+        "avg": "global average pooling",
+        "max": "global max pooling",
+        "avgmax": "global average and max pooling, concatenated",
+    }.get(str(pooling), str(pooling))
 
 
 def data_text(s: RunSummary) -> list[str]:
@@ -341,11 +413,17 @@ def data_text(s: RunSummary) -> list[str]:
     if summary:
         out.append(f"**Data card `{card}`.** {summary}")
     else:
-        out.append(f"No data card was found for `{a.get('dataset')}`; add one (`data_cards/{a.get('dataset')}.md` "
-                   "with a `## Summary` section) so that reports say where the images come from.")
+        out.append(
+            f"No data card was found for `{a.get('dataset')}`; add one (`data_cards/{a.get('dataset')}.md` "
+            "with a `## Summary` section) so that reports say where the images come from."
+        )
     used = f"This run used {a.get('n_images')} images"
     per_class = int(a.get("max_per_class", 0) or 0)
-    used += f" (at most {per_class} per class, a stratified random subset)" if per_class else " (all listed images)"
+    used += (
+        f" (at most {per_class} per class, a stratified random subset)"
+        if per_class
+        else " (all listed images)"
+    )
     sha = a.get("data_content_sha256", "")
     out.append(used + (f"; SHA-256 of their content: `{sha}`." if sha else "."))
     return out

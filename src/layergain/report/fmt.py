@@ -9,7 +9,21 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["NA", "missing", "num", "signed", "pct", "pval", "ci", "est_ci", "count", "params", "level", "layer_list", "interval_name"]
+__all__ = [
+    "NA",
+    "ci",
+    "count",
+    "est_ci",
+    "interval_name",
+    "layer_list",
+    "level",
+    "missing",
+    "num",
+    "params",
+    "pct",
+    "pval",
+    "signed",
+]
 
 NA = "n/a"
 

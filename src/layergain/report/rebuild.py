@@ -10,7 +10,7 @@ from layergain.errors import DataError
 from layergain.results import schema as S
 from layergain.results.io import load_results
 
-__all__ = ["report_kind", "rebuild_report"]
+__all__ = ["rebuild_report", "report_kind"]
 
 _RUN_NEEDS = ("accuracy", "gain", "gain_ci", "gain_p_holm", "params_to_layer")
 _COMPARISON_NEEDS = ("gain", "joint_gain_ci", "joint_gain_p_holm", "interaction_wald_p")
@@ -30,7 +30,8 @@ def report_kind(ds: xr.Dataset) -> str:
     if missing:
         kind = "comparison" if is_comparison else "run"
         raise DataError(
-            f"this file is not a layergain {kind} result: it lacks {', '.join(missing)}. Pass the results.nc of "
+            f"this file is not a layergain {kind} result: it lacks {', '.join(missing)}. Pass the results.nc "
+            "of "
             "`layergain run` or the comparison.nc of `layergain compare`."
         )
     return "comparison" if is_comparison else "run"
@@ -41,7 +42,10 @@ def _resolve(path: Path) -> Path:
         for name in ("results.nc", "comparison.nc"):
             if (path / name).is_file():
                 return path / name
-        raise DataError(f"{path} holds neither results.nc nor comparison.nc. Pass a run or comparison folder, or the file.")
+        raise DataError(
+            f"{path} holds neither results.nc nor comparison.nc. Pass a run or comparison folder, or the "
+            "file."
+        )
     return path
 
 
@@ -65,4 +69,6 @@ def rebuild_report(path: str | Path, out: str | Path | None = None) -> tuple[str
     except OSError as exc:
         from layergain.errors import OutputError
 
-        raise OutputError(f"cannot write the report to {target}: {exc.strerror or exc}. Choose a writable --out.") from exc
+        raise OutputError(
+            f"cannot write the report to {target}: {exc.strerror or exc}. Choose a writable --out."
+        ) from exc

@@ -29,7 +29,7 @@ from layergain.report.summary import RunSummary, summarise_run
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
 from layergain.results import schema as S
 
-__all__ = ["write_report", "build_document", "run_tables"]
+__all__ = ["build_document", "run_tables", "write_report"]
 
 # attrs that differ between identical runs, or that the report shows elsewhere
 _VOLATILE = ("config", "created", "timings_s", "command")
@@ -67,16 +67,40 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             Column("debiased CKA", "dCKA", "num"),
             Column("SVCCA", "SVCCA", "num"),
         ],
-        rows=[[s.layers[j], s.params[j], s.acc_pre[j], s.acc_rand[j], s.acc_rand_sd[j], s.gain[j], tuple(s.gain_ci[j]),
-               s.rel_gain[j], s.p[j], s.p_holm[j], s.cohen_h[j], cka[j], dcka[j], svcca[j]] for j in L],
+        rows=[
+            [
+                s.layers[j],
+                s.params[j],
+                s.acc_pre[j],
+                s.acc_rand[j],
+                s.acc_rand_sd[j],
+                s.gain[j],
+                tuple(s.gain_ci[j]),
+                s.rel_gain[j],
+                s.p[j],
+                s.p_holm[j],
+                s.cohen_h[j],
+                cka[j],
+                dcka[j],
+                svcca[j],
+            ]
+            for j in L
+        ],
         caption=f"Per-layer results, {name} × {s.attrs.get('backbone', '')}.",
         label=latex_label("tab", "layergain", name, "per-layer"),
-        notes=(f"Params: parameters up to and including the layer. Acc.: out-of-fold linear-probe accuracy; random: "
-               f"mean ± sd over {s.n_random} random-weight seeds. Gain = pretrained − mean random accuracy, with its "
-               f"{ci_text}; rel. gain = gain / (1 − mean random accuracy). p: two-sided paired sign-flip permutation "
-               f"test; Holm across the {len(s.layers)} layers. h: Cohen's h of the two accuracies. CKA, debiased CKA "
-               "(dCKA), SVCCA: pretrained vs random at the same layer, mean over seeds. n/a: not computable (see "
-               "the findings)."),
+        notes=(
+            "Params: parameters up to and including the layer. Acc.: out-of-fold linear-probe accuracy; "
+            "random: "
+            f"mean ± sd over {s.n_random} random-weight seeds. Gain = pretrained − mean random accuracy, "
+            "with its "
+            f"{ci_text}; rel. gain = gain / (1 − mean random accuracy). p: two-sided paired sign-flip "
+            "permutation "
+            f"test; Holm across the {len(s.layers)} layers. h: Cohen's h of the two accuracies. CKA, "
+            "debiased CKA "
+            "(dCKA), SVCCA: pretrained vs random at the same layer, mean over seeds. n/a: not computable "
+            "(see "
+            "the findings)."
+        ),
     )
     mcnemar = _mcnemar(s)
     tests = TableSpec(
@@ -90,14 +114,30 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             Column(f"McNemar p ≤ {s.alpha:g}", f"McNemar $p \\leq {s.alpha:g}$", "text"),
             Column("Cohen's d_z", "$d_z$", "signed", 2),
         ],
-        rows=[[s.layers[j], tuple(s.rel_gain_ci[j]), s.p_bh[j], s.ttest_p[j], s.ttest_p_holm[j], mcnemar[0][j],
-               mcnemar[1][j], s.cohen_dz[j]] for j in L],
+        rows=[
+            [
+                s.layers[j],
+                tuple(s.rel_gain_ci[j]),
+                s.p_bh[j],
+                s.ttest_p[j],
+                s.ttest_p_holm[j],
+                mcnemar[0][j],
+                mcnemar[1][j],
+                s.cohen_dz[j],
+            ]
+            for j in L
+        ],
         caption=f"Secondary tests and effect sizes per layer, {name}.",
         label=latex_label("tab", "layergain", name, "tests"),
-        notes=("BH: Benjamini–Hochberg on the sign-flip p-values. t-test: Nadeau–Bengio corrected resampled t-test "
-               "across CV folds, and its Holm adjustment. McNemar: exact test of the pretrained network against each "
-               "random seed (and CV repeat), uncorrected: the median p and how many comparisons reach the level. "
-               "d_z: mean per-image difference over its sd."),
+        notes=(
+            "BH: Benjamini–Hochberg on the sign-flip p-values. t-test: Nadeau–Bengio corrected resampled "
+            "t-test "
+            "across CV folds, and its Holm adjustment. McNemar: exact test of the pretrained network against "
+            "each "
+            "random seed (and CV repeat), uncorrected: the median p and how many comparisons reach the "
+            "level. "
+            "d_z: mean per-image difference over its sd."
+        ),
     )
     metrics = TableSpec(
         columns=[
@@ -112,14 +152,28 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             Column("PWCCA", "PWCCA", "num"),
             Column("RBF CKA", "RBF CKA", "num"),
         ],
-        rows=[[s.layers[j], *_metric(ds, "balanced_accuracy", j), *_metric(ds, "macro_f1", j),
-               _measure(s, "cka_linear", "rr_mean")[j], _measure(s, "cka_debiased", "rr_mean")[j],
-               _measure(s, "svcca", "rr_mean")[j], _measure(s, "pwcca")[j], _measure(s, "cka_rbf")[j]] for j in L],
+        rows=[
+            [
+                s.layers[j],
+                *_metric(ds, "balanced_accuracy", j),
+                *_metric(ds, "macro_f1", j),
+                _measure(s, "cka_linear", "rr_mean")[j],
+                _measure(s, "cka_debiased", "rr_mean")[j],
+                _measure(s, "svcca", "rr_mean")[j],
+                _measure(s, "pwcca")[j],
+                _measure(s, "cka_rbf")[j],
+            ]
+            for j in L
+        ],
         caption=f"Further metrics per layer, {name}.",
         label=latex_label("tab", "layergain", name, "metrics"),
-        notes=("BA: balanced accuracy (mean recall over classes); F1: macro-F1; pre.: pretrained; rand.: mean over "
-               "random seeds. dCKA: debiased CKA. rr: the measure between two random networks, mean over pairs (the reference for pretrained vs "
-               "random). PWCCA, RBF CKA: pretrained vs random, mean over seeds."),
+        notes=(
+            "BA: balanced accuracy (mean recall over classes); F1: macro-F1; pre.: pretrained; rand.: mean "
+            "over "
+            "random seeds. dCKA: debiased CKA. rr: the measure between two random networks, mean over pairs "
+            "(the reference for pretrained vs "
+            "random). PWCCA, RBF CKA: pretrained vs random, mean over seeds."
+        ),
     )
     return {"per_layer": main, "per_layer_tests": tests, "per_layer_metrics": metrics}
 
@@ -150,30 +204,64 @@ def _figures(s: RunSummary) -> list[tuple[str, str, str]]:
     """(file stem, alt text, caption) of every figure, captions from the numbers."""
     level = fmt.level(s.confidence)
     sig = s.significant
-    sig_text = (f"{sig.sum()} of {len(s.layers)} layers: {layer_runs(s.layers, sig)}" if sig.any()
-                else f"none of the {len(s.layers)} layers")
+    sig_text = (
+        f"{sig.sum()} of {len(s.layers)} layers: {layer_runs(s.layers, sig)}"
+        if sig.any()
+        else f"none of the {len(s.layers)} layers"
+    )
     near = s.random_near_chance
-    marks = (f" with the best layer (`{s.layers[s.best]}`) and the sweet spot (`{s.layers[s.sweet]}`), the "
-             "shallowest layer not significantly below the best one" if s.best >= 0 and s.sweet >= 0 else "")
+    marks = (
+        f" with the best layer (`{s.layers[s.best]}`) and the sweet spot (`{s.layers[s.sweet]}`), the "
+        "shallowest layer not significantly below the best one"
+        if s.best >= 0 and s.sweet >= 0
+        else ""
+    )
     return [
-        ("accuracy_by_layer", "Line chart: probe accuracy by layer, pretrained and random",
-         f"Out-of-fold linear-probe accuracy by layer: the ImageNet-pretrained network with its {level} CI, the mean "
-         f"of {s.n_random} random-weight networks with the range over seeds, and chance (the majority-class rate, "
-         f"{fmt.num(s.majority_rate)})."),
-        ("gain_by_layer", "Line chart: knowledge gain by layer with its confidence band",
-         f"Knowledge gain by layer (pretrained − mean random accuracy) with its {level} CI ({interval_name(s.interval)} "
-         f"hierarchical bootstrap, B = {s.n_boot}). Stars: Holm-adjusted sign-flip p ≤ {s.alpha:g} ({sig_text}). "
-         "Lower panel: the random baseline beside it"
-         + (f"; shaded: layers where its CI reaches chance ({layer_runs(s.layers, near)})." if near.any() else ".")),
-        ("similarity_by_layer", "Three line charts: linear CKA, debiased CKA and SVCCA by layer",
-         "Similarity of each pretrained layer to the same layer of the random networks (solid; band: range over "
-         "seeds) and of random networks to each other (dashed, hatched band: range over pairs): linear CKA, debiased "
-         "CKA and SVCCA. n/a: not computable at that layer (see the findings)."),
-        ("cka_heatmap", "Two heatmaps: cross-layer CKA, pretrained layers against random layers",
-         "Cross-layer CKA between every pretrained layer (rows) and every layer of the random networks (columns), "
-         "mean over seeds; left linear, right debiased. Circles mark each row's most similar random layer."),
-        ("accuracy_vs_params", "Line chart: probe accuracy against parameters up to the layer",
-         f"Probe accuracy against the number of parameters up to the layer (log scale){marks}."),
+        (
+            "accuracy_by_layer",
+            "Line chart: probe accuracy by layer, pretrained and random",
+            f"Out-of-fold linear-probe accuracy by layer: the ImageNet-pretrained network with its {level} "
+            "CI, the mean "
+            f"of {s.n_random} random-weight networks with the range over seeds, and chance (the "
+            "majority-class rate, "
+            f"{fmt.num(s.majority_rate)}).",
+        ),
+        (
+            "gain_by_layer",
+            "Line chart: knowledge gain by layer with its confidence band",
+            f"Knowledge gain by layer (pretrained − mean random accuracy) with its {level} CI "
+            f"({interval_name(s.interval)} "
+            f"hierarchical bootstrap, B = {s.n_boot}). Stars: Holm-adjusted sign-flip p ≤ {s.alpha:g} "
+            f"({sig_text}). "
+            "Lower panel: the random baseline beside it"
+            + (
+                f"; shaded: layers where its CI reaches chance ({layer_runs(s.layers, near)})."
+                if near.any()
+                else "."
+            ),
+        ),
+        (
+            "similarity_by_layer",
+            "Three line charts: linear CKA, debiased CKA and SVCCA by layer",
+            "Similarity of each pretrained layer to the same layer of the random networks (solid; band: "
+            "range over "
+            "seeds) and of random networks to each other (dashed, hatched band: range over pairs): linear "
+            "CKA, debiased "
+            "CKA and SVCCA. n/a: not computable at that layer (see the findings).",
+        ),
+        (
+            "cka_heatmap",
+            "Two heatmaps: cross-layer CKA, pretrained layers against random layers",
+            "Cross-layer CKA between every pretrained layer (rows) and every layer of the random networks "
+            "(columns), "
+            "mean over seeds; left linear, right debiased. Circles mark each row's most similar random "
+            "layer.",
+        ),
+        (
+            "accuracy_vs_params",
+            "Line chart: probe accuracy against parameters up to the layer",
+            f"Probe accuracy against the number of parameters up to the layer (log scale){marks}.",
+        ),
     ]
 
 
@@ -182,12 +270,16 @@ def build_document(ds: xr.Dataset, summary: RunSummary | None = None) -> Documen
     s = summary or summarise_run(ds)
     a = s.attrs
     doc = Document(f"layergain report: {a.get('dataset', '')} × {a.get('backbone', '')}")
-    doc.add(Paragraph(
-        f"How much does each layer of the ImageNet-pretrained `{a.get('backbone')}` give on "
-        f"`{a.get('dataset')}` beyond the same architecture with random weights? {a.get('n_images')} images in "
-        f"{len(s.class_names)} classes, {len(s.layers)} probe layers, {s.n_random} random-weight networks, "
-        f"{a.get('folds')}-fold cross-validated linear probes."
-    ))
+    doc.add(
+        Paragraph(
+            f"How much does each layer of the ImageNet-pretrained `{a.get('backbone')}` give on "
+            f"`{a.get('dataset')}` beyond the same architecture with random weights? {a.get('n_images')} "
+            "images in "
+            f"{len(s.class_names)} classes, {len(s.layers)} probe layers, {s.n_random} random-weight "
+            "networks, "
+            f"{a.get('folds')}-fold cross-validated linear probes."
+        )
+    )
     return add_sections(
         doc,
         findings=run_findings(s),
@@ -195,8 +287,9 @@ def build_document(ds: xr.Dataset, summary: RunSummary | None = None) -> Documen
         tables=run_tables(s),
         methods=methods(s),
         data=[Paragraph(p) for p in data_text(s)],
-        settings_note="Every attribute of the results file except the command line, timings and creation time "
-                      "(which differ between identical runs).",
+        settings_note="Every attribute of the results file except the command line, timings and creation "
+        "time "
+        "(which differ between identical runs).",
         settings=settings_items(a, _VOLATILE + _SHOWN_ELSEWHERE),
     )
 

@@ -13,12 +13,23 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 __all__ = [
-    "figure", "save", "layer_axis", "series_style", "band",
-    "PRETRAINED", "RANDOM", "REFERENCE", "REFERENCE_BAND", "GAIN", "SIGNIFICANT", "NOT_SIGNIFICANT", "HEATMAP",
     "FULL_WIDTH",
+    "GAIN",
+    "HEATMAP",
+    "NOT_SIGNIFICANT",
+    "PRETRAINED",
+    "RANDOM",
+    "REFERENCE",
+    "REFERENCE_BAND",
+    "SIGNIFICANT",
+    "band",
+    "figure",
+    "layer_axis",
+    "save",
+    "series_style",
 ]
 
 #: Width of a full-width figure in inches (a two-column paper's text width is about 7 in).
@@ -30,13 +41,24 @@ REFERENCE = {"color": "0.35", "linestyle": ":", "linewidth": 1.2}
 REFERENCE_BAND = {"color": "0.55", "alpha": 0.22, "linewidth": 0, "hatch": "////", "edgecolor": "0.45"}
 GAIN = {"color": "#0072B2", "linestyle": "-", "linewidth": 1.8}
 SIGNIFICANT = {"marker": "*", "markersize": 10, "color": "#000000", "linestyle": "none"}
-NOT_SIGNIFICANT = {"marker": "o", "markersize": 4.5, "markerfacecolor": "white", "color": "#0072B2", "linestyle": "none"}
+NOT_SIGNIFICANT = {
+    "marker": "o",
+    "markersize": 4.5,
+    "markerfacecolor": "white",
+    "color": "#0072B2",
+    "linestyle": "none",
+}
 HEATMAP = "cividis"
 
 # Several series on one axis (image sets): colour, line style and marker all change together.
 _SERIES = [
-    ("#0072B2", "-", "o"), ("#D55E00", "--", "s"), ("#009E73", "-.", "^"), ("#CC79A7", ":", "D"),
-    ("#E69F00", (0, (5, 1, 1, 1)), "v"), ("#56B4E9", (0, (1, 1)), "P"), ("#000000", (0, (3, 1, 1, 1, 1, 1)), "X"),
+    ("#0072B2", "-", "o"),
+    ("#D55E00", "--", "s"),
+    ("#009E73", "-.", "^"),
+    ("#CC79A7", ":", "D"),
+    ("#E69F00", (0, (5, 1, 1, 1)), "v"),
+    ("#56B4E9", (0, (1, 1)), "P"),
+    ("#000000", (0, (3, 1, 1, 1, 1, 1)), "X"),
 ]
 
 _RC = {

@@ -19,7 +19,7 @@ import xarray as xr
 from layergain.results import schema as S
 from layergain.results.io import netcdf_safe_attrs
 
-__all__ = ["RunSummary", "summarise_run", "normalise", "json_attr", "nan_reasons", "DEFAULT_ALPHA"]
+__all__ = ["DEFAULT_ALPHA", "RunSummary", "json_attr", "nan_reasons", "normalise", "summarise_run"]
 
 #: Significance level where the results do not record one (sweet spot, and "significant" in text).
 DEFAULT_ALPHA = 0.05
@@ -183,10 +183,16 @@ def _measure(ds: xr.Dataset, name: str, n_layers: int) -> Measure | None:
         pairs = np.full((1, n_layers), np.nan)
     reasons = nan_reasons(ds[name])
     return Measure(
-        name=name, label=_LABELS.get(name, name),
-        mean=_nanstat(np.nanmean, values, 0), low=_nanstat(np.nanmin, values, 0), high=_nanstat(np.nanmax, values, 0),
-        rr_mean=_nanstat(np.nanmean, pairs, 0), rr_low=_nanstat(np.nanmin, pairs, 0),
-        rr_high=_nanstat(np.nanmax, pairs, 0), reasons=reasons, method=str(ds[name].attrs.get("method", "")),
+        name=name,
+        label=_LABELS.get(name, name),
+        mean=_nanstat(np.nanmean, values, 0),
+        low=_nanstat(np.nanmin, values, 0),
+        high=_nanstat(np.nanmax, values, 0),
+        rr_mean=_nanstat(np.nanmean, pairs, 0),
+        rr_low=_nanstat(np.nanmin, pairs, 0),
+        rr_high=_nanstat(np.nanmax, pairs, 0),
+        reasons=reasons,
+        method=str(ds[name].attrs.get("method", "")),
     )
 
 
@@ -195,7 +201,9 @@ def summarise_run(ds: xr.Dataset) -> RunSummary:
     ds = normalise(ds)
     layers = [str(n) for n in ds[S.LAYER].values]
     n = len(layers)
-    random = ds["accuracy"].sel({S.INIT: ds["kind"] == "random"}).transpose(S.INIT, S.LAYER).values.astype(float)
+    random = (
+        ds["accuracy"].sel({S.INIT: ds["kind"] == "random"}).transpose(S.INIT, S.LAYER).values.astype(float)
+    )
     class_names = [str(c) for c in ds[S.CLASS].values]
     counts = json_attr(ds.attrs, "class_counts", None)
     if not isinstance(counts, dict):

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from layergain.report import fmt
 from layergain.report.document import Table
 
-__all__ = ["Column", "TableSpec", "latex_escape", "to_latex", "write_latex", "latex_label", "standalone"]
+__all__ = ["Column", "TableSpec", "latex_escape", "latex_label", "standalone", "to_latex", "write_latex"]
 
 Kind = Literal["text", "code", "int", "num", "signed", "p", "ci", "sd"]
 
@@ -98,15 +98,42 @@ def _md_value(col: Column, value) -> str:
 # --------------------------------------------------------------------------- LaTeX
 
 _TEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 # Characters pdfLaTeX does not know without extra packages.
 _TEX_UNICODE = {
-    "×": r"$\times$", "−": "-", "–": "--", "—": "---", "≤": r"$\leq$", "≥": r"$\geq$", "±": r"$\pm$",
-    "→": r"$\rightarrow$", "χ": r"$\chi$", "²": r"\textsuperscript{2}", "ρ": r"$\rho$", "α": r"$\alpha$",
-    "…": r"\ldots{}", "µ": r"\textmu{}", "·": r"$\cdot$", "’": "'", "‘": "`", "“": "``", "”": "''",
-    "○": r"$\circ$", "★": r"$\star$", "•": r"$\bullet$", "\u00a0": "~",
+    "×": r"$\times$",
+    "−": "-",
+    "–": "--",
+    "—": "---",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "±": r"$\pm$",
+    "→": r"$\rightarrow$",
+    "χ": r"$\chi$",
+    "²": r"\textsuperscript{2}",
+    "ρ": r"$\rho$",
+    "α": r"$\alpha$",
+    "…": r"\ldots{}",
+    "µ": r"\textmu{}",
+    "·": r"$\cdot$",
+    "’": "'",
+    "‘": "`",
+    "“": "``",
+    "”": "''",
+    "○": r"$\circ$",
+    "★": r"$\star$",
+    "•": r"$\bullet$",
+    "\u00a0": "~",
 }
 
 
@@ -150,7 +177,7 @@ def _tex_number(col: Column, value) -> str:
         return str(int(value))
     if col.kind == "p":
         p = float(value)
-        threshold = 10.0 ** -col.digits
+        threshold = 10.0**-col.digits
         return f"<{threshold:.{col.digits}f}" if p < threshold else f"{p:.{col.digits}f}"
     if col.kind in ("signed", "ci"):
         return f"{float(value):+.{col.digits}f}"
