@@ -57,6 +57,12 @@ def _random_band(ax, x, s: RunSummary) -> None:
     ax.plot(x, s.acc_rand, label="random, mean over seeds", **RANDOM)
 
 
+def _pretrained(ax, x, s: RunSummary) -> None:
+    label = f"pretrained, {fmt.level(s.confidence)} CI"
+    band(ax, x, s.acc_pre_ci[:, 0], s.acc_pre_ci[:, 1], color=PRETRAINED["color"], alpha=0.12, label=label)
+    ax.plot(x, s.acc_pre, label="ImageNet-pretrained", **PRETRAINED)
+
+
 def _chance(ax, s: RunSummary) -> None:
     ax.axhline(s.majority_rate, label=f"chance (majority class, {fmt.num(s.majority_rate)})", **REFERENCE)
 
@@ -65,16 +71,7 @@ def accuracy_by_layer(s: RunSummary, base: Path) -> list[Path]:
     """Out-of-fold accuracy by layer: pretrained with its CI, random mean with the seed range, chance."""
     x = np.arange(len(s.layers))
     with figure(height=3.8) as (fig, ax):
-        band(
-            ax,
-            x,
-            s.acc_pre_ci[:, 0],
-            s.acc_pre_ci[:, 1],
-            color=PRETRAINED["color"],
-            alpha=0.12,
-            label=f"pretrained, {fmt.level(s.confidence)} CI",
-        )
-        ax.plot(x, s.acc_pre, label="ImageNet-pretrained", **PRETRAINED)
+        _pretrained(ax, x, s)
         _random_band(ax, x, s)
         _chance(ax, s)
         layer_axis(ax, s.layers)
@@ -232,16 +229,7 @@ def accuracy_vs_params(s: RunSummary, base: Path) -> list[Path]:
     """Accuracy against the parameters up to each layer (log x), sweet spot and best layer marked."""
     x = s.params.astype(float)
     with figure(height=3.6) as (fig, ax):
-        band(
-            ax,
-            x,
-            s.acc_pre_ci[:, 0],
-            s.acc_pre_ci[:, 1],
-            color=PRETRAINED["color"],
-            alpha=0.12,
-            label=f"pretrained, {fmt.level(s.confidence)} CI",
-        )
-        ax.plot(x, s.acc_pre, label="ImageNet-pretrained", **PRETRAINED)
+        _pretrained(ax, x, s)
         ax.plot(x, s.acc_rand, label="random, mean over seeds", **RANDOM)
         _chance(ax, s)
         marks = [(s.best, "D", "best layer"), (s.sweet, "*", "sweet spot")]
