@@ -22,7 +22,8 @@ import xarray as xr
 from layergain import __version__
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, OutputError
-from layergain.features import FeatureCache, default_cache_dir, extract_features, torch_threads
+from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
+from layergain.features.extract import feature_key
 from layergain.models import DEFAULT_MODEL, load_backbone
 from layergain.parallel import Executor, executor
 from layergain.probes import ProbeSettings, check_foldable, classification_metrics, cross_val_probe, make_folds
@@ -156,17 +157,17 @@ def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, l
         image_set.labels, image_set.groups, folds=config.folds, repeats=config.repeats,
         seed=np.random.default_rng(streams["folds"]),
     )
-    inits, seeds, features, backbone_info = _extract_all(config, image_set, cache, log, ex)
+    inits, seeds, store, backbone_info = _extract_all(config, image_set, cache, log, ex)
     timings["features"] = time.perf_counter() - t
 
     with torch_threads(1):  # numpy/scikit-learn from here on; idle torch workers slow them down
         t = time.perf_counter()
         layers = backbone_info["layers"]
-        probes = _probe_all(config, image_set, features, inits, layers, folds, log, ex)
+        probes = _probe_all(config, image_set, store, inits, layers, folds, log, ex)
         timings["probes"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        similarity = _similarity(features, inits, log)
+        similarity = _similarity(store, inits, log)
         timings["similarity"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -202,7 +203,8 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
 
 
 def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, log: Log, ex: Executor):
-    """Features of the pretrained network and every random seed (one work unit per network)."""
+    """Features of the pretrained network and every random seed into the cache (one work unit per
+    network); returns the inits, seeds, a :class:`FeatureStore` to read them back, and layer info."""
     plan = [(S.PRETRAINED, None)] + [(S.random_init_name(s), s) for s in range(config.seeds)]
     pretrained = load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers)
     info = {
@@ -212,26 +214,31 @@ def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, lo
         "mean": pretrained.mean,
         "std": pretrained.std,
     }
+    root = str(cache.root)
     if ex.kind == "local":
-        results = [_extract_one(config, image_set, cache.root, seed, pretrained if seed is None else None) for _, seed in plan]
+        results = [_extract_one(config, image_set, root, seed, pretrained if seed is None else None) for _, seed in plan]
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=ex.n_jobs)(delayed(_extract_one)(config, image_set, cache.root, seed) for _, seed in plan)
-    features = {}
-    for (init, _), (feats, seconds) in zip(plan, results):
-        features[init] = feats
+        results = Parallel(n_jobs=ex.n_jobs)(delayed(_extract_one)(config, image_set, root, seed) for _, seed in plan)
+    keys = {}
+    for (init, _), (key, seconds) in zip(plan, results):
+        keys[init] = key
         log(f"features {init}: {seconds:.1f} s")
-    return [init for init, _ in plan], [-1 if seed is None else seed for _, seed in plan], features, info
+    store = FeatureStore(root, keys, tuple(image_set.sha256), tuple(layer.name for layer in pretrained.layers))
+    return [init for init, _ in plan], [-1 if seed is None else seed for _, seed in plan], store, info
 
 
-def _extract_one(config: RunConfig, image_set: ImageSet, cache_root, seed: int | None, backbone=None):
-    """One work unit: build the network (pretrained if ``seed`` is None) and extract its features."""
+def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: int | None, backbone=None):
+    """One work unit: build the network (pretrained if ``seed`` is None) and cache its features.
+
+    Returns the cache key and the seconds it took; the features stay on disk.
+    """
     t = time.perf_counter()
     if backbone is None:
         weights = (config.weights or "pretrained") if seed is None else None
         backbone = load_backbone(config.model, weights=weights, seed=seed, layers=config.layers)
-    feats = extract_features(
+    extract_features(
         backbone,
         image_set,
         image_size=config.image_size,
@@ -240,11 +247,17 @@ def _extract_one(config: RunConfig, image_set: ImageSet, cache_root, seed: int |
         device=config.device,
         cache=FeatureCache(cache_root),
         progress=config.progress,
+        collect=False,
     )
-    return feats, time.perf_counter() - t
+    return feature_key(backbone, image_size=config.image_size, pooling=config.pooling), time.perf_counter() - t
 
 
-def _probe_all(config, image_set, features, inits, layers, folds, log, ex: Executor):
+def _probe_unit(store: FeatureStore, init: str, layer: str, labels, folds, n_classes: int, settings: ProbeSettings):
+    """One work unit: read one layer of one network from the cache and probe it."""
+    return cross_val_probe(store.layer(init, layer), labels, folds, n_classes=n_classes, settings=settings)
+
+
+def _probe_all(config, image_set, store: FeatureStore, inits, layers, folds, log, ex: Executor):
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
@@ -256,9 +269,7 @@ def _probe_all(config, image_set, features, inits, layers, folds, log, ex: Execu
     tasks = [(i, j) for i in range(len(inits)) for j in range(len(layers))]
     # Each fit is small and single-threaded; processes use the cores (results are identical to a serial run).
     jobs = Parallel(n_jobs=ex.n_jobs, return_as="generator")(
-        delayed(cross_val_probe)(
-            features[inits[i]][layers[j].name], image_set.labels, folds, n_classes=n_classes, settings=settings
-        )
+        delayed(_probe_unit)(store, inits[i], layers[j].name, image_set.labels, folds, n_classes, settings)
         for i, j in tasks
     )
     not_converged = 0
@@ -285,13 +296,54 @@ def _probe_all(config, image_set, features, inits, layers, folds, log, ex: Execu
     return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
 
 
-def _similarity(features, inits, log) -> xr.Dataset:
-    from layergain.similarity import layer_similarity
+SIMILARITY_BLOCK = 2048  # images per block of the streamed cross-layer CKA matrices
 
-    ordered = {init: features[init] for init in inits}
-    ds = layer_similarity(ordered, pretrained=S.PRETRAINED)
+
+def _similarity(store: FeatureStore, inits: list[str], log: Log) -> xr.Dataset:
+    """Per-layer similarity one layer at a time, cross-layer matrices streamed over image blocks."""
+    from layergain.similarity import MEASURES, layer_similarity
+
+    per_layer = [m for m in MEASURES if not m.endswith("matrix")]
+    parts = [
+        layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=per_layer)
+        for layer in store.layers
+    ]
+    ds = xr.concat(parts, dim=S.LAYER, combine_attrs="override")
+    for name in ds.data_vars:  # each part knows the NaN reasons of its own layer
+        reasons = {}
+        for part in parts:
+            reasons.update(json.loads(part[name].attrs.get("nan_reason", "{}")))
+        ds[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
+    ds = ds.merge(_cka_matrices(store, inits))
     log("similarity: done")
     return ds
+
+
+def _cka_matrices(store: FeatureStore, inits: list[str]) -> xr.Dataset:
+    """Pretrained × random cross-layer CKA (linear and debiased) per random init, streamed."""
+    from layergain.similarity import StreamingCKAMatrix
+
+    randoms = inits[1:]
+    acc = {init: StreamingCKAMatrix() for init in randoms}
+    for block in store.blocks(SIMILARITY_BLOCK):
+        xs = store.rows(inits[0], block)
+        for init in randoms:
+            acc[init].update(xs, store.rows(init, block))
+    out = {}
+    for kind, name in (("linear", "cka_matrix"), ("debiased", "cka_debiased_matrix")):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mats = [acc[init].cka_matrix(kind=kind) for init in randoms]
+        da = xr.concat(mats, dim=xr.DataArray(randoms, dims=S.INIT, name=S.INIT), combine_attrs="override")
+        bad = {str(layer): "constant features: CKA undefined" for layer in store.layers
+               if np.isnan(da.sel({S.LAYER_PRETRAINED: layer}).values).all()}
+        da.attrs = {
+            "long_name": f"{'linear' if kind == 'linear' else 'debiased'} CKA, pretrained layer vs every layer of each random init",
+            "method": da.attrs.get("method", ""),
+            "streaming_block": SIMILARITY_BLOCK,
+            "nan_reason": json.dumps(bad, sort_keys=True),
+        }
+        out[name] = da
+    return xr.Dataset(out)
 
 
 def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr.Dataset:

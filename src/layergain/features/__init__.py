@@ -3,5 +3,7 @@
 from layergain.features.cache import FeatureCache, config_key, default_cache_dir
 from layergain.features.extract import extract_features, feature_config, torch_threads
 from layergain.features.pooling import POOLINGS, pool
+from layergain.features.store import FeatureStore
 
-__all__ = ["extract_features", "feature_config", "torch_threads", "FeatureCache", "config_key", "default_cache_dir", "POOLINGS", "pool"]
+__all__ = [
+    "FeatureStore","extract_features", "feature_config", "torch_threads", "FeatureCache", "config_key", "default_cache_dir", "POOLINGS", "pool"]

@@ -64,9 +64,7 @@ class FeatureCache:
         where = {digest: i for i, digest in enumerate(sha256)}
         positions = {}  # image index -> None, rows filled below
         out: dict[str, np.ndarray] = {}
-        folder = self._dir(key)
-        chunks = sorted(p for p in folder.glob("*.npz") if not p.name.startswith(".")) if folder.is_dir() else []
-        for chunk in chunks:
+        for chunk in self._chunks(key):
             try:
                 with np.load(chunk) as data:
                     digests = data["sha256"]
@@ -85,6 +83,21 @@ class FeatureCache:
                 continue
         missing = np.array([i for i in range(len(sha256)) if i not in positions], dtype=np.intp)
         return out, missing
+
+    def missing(self, key: str, sha256: list[str] | tuple[str, ...]) -> np.ndarray:
+        """Indices of the images with these checksums that are not cached (reads no features)."""
+        have: set[str] = set()
+        for chunk in self._chunks(key):
+            try:
+                with np.load(chunk) as data:
+                    have.update(data["sha256"].tolist())
+            except Exception:  # noqa: BLE001 - an unreadable chunk counts as absent
+                continue
+        return np.array([i for i, d in enumerate(sha256) if d not in have], dtype=np.intp)
+
+    def _chunks(self, key: str) -> list[Path]:
+        folder = self._dir(key)
+        return sorted(p for p in folder.glob("*.npz") if not p.name.startswith(".")) if folder.is_dir() else []
 
     def store(self, key: str, config: dict, sha256: list[str], features: dict[str, np.ndarray]) -> Path:
         """Write one chunk atomically; returns its path."""

@@ -16,7 +16,7 @@ from layergain.features.pooling import POOLINGS, Pooling, pool
 from layergain.models import Backbone
 from layergain.validation import check_choice, check_int
 
-__all__ = ["extract_features", "feature_config", "torch_threads"]
+__all__ = ["extract_features", "feature_config", "feature_key", "torch_threads"]
 
 FEATURE_VERSION = 1  # bump when extraction changes its numbers
 
@@ -33,6 +33,11 @@ def feature_config(backbone: Backbone, *, image_size: int, pooling: str) -> dict
         "mean": list(backbone.mean),
         "std": list(backbone.std),
     }
+
+
+def feature_key(backbone: Backbone, *, image_size: int, pooling: str) -> str:
+    """Cache key of a network's features (see :mod:`layergain.features.cache`)."""
+    return config_key(feature_config(backbone, image_size=image_size, pooling=pooling))
 
 
 @contextmanager
@@ -78,6 +83,7 @@ def extract_features(
     chunk_size: int = 512,
     num_workers: int | None = None,
     progress: bool = False,
+    collect: bool = True,
 ) -> dict[str, np.ndarray]:
     """Pooled features of every probe layer for every image.
 
@@ -101,6 +107,9 @@ def extract_features(
         forward pass) and 4 with CUDA.
     progress : bool, default=False
         Show a progress bar.
+    collect : bool, default=True
+        Return the features. With ``collect=False`` (needs ``cache``) they only go to the cache
+        and an empty dict is returned: memory stays at one chunk of images.
 
     Returns
     -------
@@ -118,10 +127,14 @@ def extract_features(
     n = len(image_set)
     config = feature_config(backbone, image_size=image_size, pooling=pooling)
     key = config_key(config)
-    if cache is not None:
+    if not collect and cache is None:
+        raise InputValueError("`collect=False` needs a `cache` to store the features in.")
+    if cache is None:
+        out, missing = {}, np.arange(n)
+    elif collect:
         out, missing = cache.lookup(key, image_set.sha256, names)
     else:
-        out, missing = {}, np.arange(n)
+        out, missing = {}, cache.missing(key, image_set.sha256)
     if missing.size == 0:
         return out
     model = backbone.module.to(device=device, memory_format=torch.channels_last).eval()
@@ -141,7 +154,7 @@ def extract_features(
             feats = {name: torch.cat(sink[name]).cpu().numpy() for name in names}
             if cache is not None:
                 cache.store(key, config, [image_set.sha256[i] for i in chunk], feats)
-            for name in names:
+            for name in names if collect else ():
                 if name not in out:
                     out[name] = np.full((n, feats[name].shape[1]), np.nan, dtype=np.float32)
                 out[name][chunk] = feats[name]
