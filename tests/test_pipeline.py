@@ -152,3 +152,21 @@ def test_cli_on_a_shared_set(tmp_path, capsys, cache):
     assert ds.attrs["n_images"] == 30 and list(ds["class"].values) == ["lung_aca", "lung_n", "lung_scc"]
     gain = ds["accuracy"].sel(init="pretrained") - ds["accuracy"].sel(init=["random-0", "random-1"]).mean("init")
     np.testing.assert_allclose(ds["gain"].values, gain.values, atol=1e-12)
+
+
+def test_compare_a_grouped_set_with_single_slide_classes(small_run, tmp_path, cache):
+    # The bundled sample is grouped by slide and some of its classes lie on one slide: the joint
+    # bootstrap then resamples slides without strata (as a run does), and says so.
+    from layergain.pipeline import compare
+
+    other = run(RunConfig(out=str(tmp_path / "other"), cache=cache, **{**SMALL, "max_per_class": 7}))
+    other.results.attrs["dataset"] = "kather_other"
+    from layergain.results.io import save_results
+
+    save_results(other.results, other.out / "results.nc")
+    out = compare([small_run.out, other.out], tmp_path / "cmp", boot=200, permutations=999)
+    ds = load_results(out.out / "comparison.nc")
+    assert json.loads(ds.attrs["stratified_by"]) == {"kather2016_sample": "none", "kather_other": "none"}
+    assert list(ds["dataset"].values) == ["kather2016_sample", "kather_other"]
+    assert (out.out / "report.html").is_file() and (out.out / "report.md").is_file()
+    assert "nan_reason" in ds["svcca"].attrs

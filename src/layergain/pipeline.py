@@ -21,7 +21,7 @@ import xarray as xr
 
 from layergain import __version__
 from layergain.data import ImageSet, find_data_card, load_image_set
-from layergain.errors import InputValueError, OutputError
+from layergain.errors import InputValueError, NotEnoughDataError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
 from layergain.features.extract import feature_key
 from layergain.models import DEFAULT_MODEL, load_backbone
@@ -503,11 +503,23 @@ def compare(
         )
     log(f"comparing {', '.join(names)}")
     t = time.perf_counter()
+    kwargs = dict(
+        n_boot=boot, confidence=confidence, alpha=alpha, deep_min_relative_depth=deep_from, n_resamples=permutations
+    )
     with torch_threads(1):
-        result = stats.compare_sets(
-            outcomes, datasets[0]["relative_depth"].values, n_boot=boot, confidence=confidence, alpha=alpha,
-            deep_min_relative_depth=deep_from, n_resamples=permutations, seed=np.random.default_rng(seed),
-        )
+        try:
+            result = stats.compare_sets(
+                outcomes, datasets[0]["relative_depth"].values, seed=np.random.default_rng(seed), **kwargs
+            )
+        except NotEnoughDataError:
+            # As in a run: a class on a single slide/patient cannot be a stratum; groups are
+            # then resampled without strata (the result's attrs say which).
+            if all(o.groups is None for o in outcomes):
+                raise
+            result = stats.compare_sets(
+                outcomes, datasets[0]["relative_depth"].values, stratify=False, seed=np.random.default_rng(seed),
+                **kwargs,
+            )
     layer_names = [str(n) for n in datasets[0][S.LAYER].values]
     comparison = xr.merge(
         [stack_runs(datasets), comparison_dataset(names, layer_names, result)],
@@ -520,6 +532,8 @@ def compare(
         "weights_sha256": datasets[0].attrs["weights_sha256"],
         "seeds": [int(s) for s in datasets[0]["seed"].values[datasets[0]["kind"].values == "random"]],
         "deep_min_relative_depth": deep_from,
+        "stratified_by": json.dumps({n: b.stratified_by for n, b in zip(names, result.bootstraps)}),
+        "resampling_unit": json.dumps({n: b.resampling_unit for n, b in zip(names, result.bootstraps)}),
         "seed": seed,
         "n_permutations": permutations,
         "runs": json.dumps([

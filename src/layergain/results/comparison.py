@@ -34,6 +34,8 @@ backbone, the seeds, each run's file and data card (JSON), package versions, cre
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
@@ -54,7 +56,14 @@ def stack_runs(runs: list[xr.Dataset]) -> xr.Dataset:
     for ds in runs:
         keep = [v for v in LAYER_LEVEL_VARIABLES if v in ds.data_vars]
         parts.append(ds[keep].expand_dims({S.DATASET: [ds.attrs["dataset"]]}))  # image coords drop out
-    return xr.concat(parts, dim=S.DATASET, join="outer", combine_attrs="drop")
+    stacked = xr.concat(parts, dim=S.DATASET, join="outer", combine_attrs="drop_conflicts")
+    for name in stacked.data_vars:  # keep each run's reasons for NaN measures
+        reasons = {ds.attrs["dataset"]: json.loads(ds[name].attrs["nan_reason"])
+                   for ds in runs if name in ds and "nan_reason" in ds[name].attrs}
+        if reasons:
+            stacked[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
+    stacked.attrs = {}
+    return stacked
 
 
 def comparison_dataset(names: list[str], layer_names: list[str], comparison) -> xr.Dataset:
