@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -150,3 +151,15 @@ def test_two_runs_sharing_a_cache_do_not_corrupt_it(tmp_path):
     assert third.wait(timeout=600) == 0
     assert sorted(p.name for p in cache.rglob("*.npz")) == before
     xr.testing.assert_identical(a.drop_attrs(), load_results(tmp_path / "out2").drop_attrs())
+
+
+def test_report_says_which_images_were_converted(tmp_path):
+    _write_odd_images(tmp_path / "odd")
+    out = run(RunConfig(data=str(tmp_path / "odd"), out=str(tmp_path / "out"), cache=str(tmp_path / "c"), seeds=2,
+                        folds=3, image_size=32, boot=200, permutations=999))
+    formats = json.loads(load_results(out.out).attrs["image_formats"])
+    assert formats["kinds"]["PNG RGBA"] == 2 and formats["kinds"]["JPEG CMYK"] == 2
+    assert formats["min_size"] == [8, 8] and formats["max_size"] == [300, 40]
+    report = (out.out / "report.md").read_text()
+    assert "were not RGB" in report and "2 JPEG CMYK" in report and "converted to RGB" in report
+    assert "from 8 × 8 to 300 × 40 px" in report

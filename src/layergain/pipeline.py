@@ -428,6 +428,7 @@ def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict
         "group_column": image_set.group_column or "",
         "n_groups": int(np.unique(image_set.groups).size) if image_set.groups is not None else 0,
         "skipped_images": json.dumps(list(image_set.skipped)),
+        "image_formats": json.dumps(image_set.formats),
         "max_per_class": config.max_per_class or 0,
         "backbone": config.model,
         "weights_source": info["weights_source"],

@@ -52,6 +52,9 @@ class ImageSet:
     skipped : tuple of str
         Images left out because they could not be read (only with ``skip_bad_images=True``),
         each as ``"relpath: reason"``.
+    formats : dict
+        What the files are: ``{"PNG RGB": 150, "JPEG CMYK": 2, ...}`` under ``"kinds"`` and the
+        smallest and largest width × height under ``"min_size"`` / ``"max_size"``.
     """
 
     name: str
@@ -64,6 +67,7 @@ class ImageSet:
     source: str
     sha256: tuple[str, ...]
     skipped: tuple[str, ...] = field(default=())
+    formats: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.relpaths)
@@ -295,6 +299,8 @@ def _checksum_and_verify(image_set: ImageSet, skip_bad_images: bool) -> ImageSet
     from PIL import Image, UnidentifiedImageError
 
     digests, keep, skipped = [], [], []
+    kinds: dict[str, int] = {}
+    sizes = []
     for i, p in enumerate(image_set.paths):
         try:
             data = p.read_bytes()
@@ -302,6 +308,8 @@ def _checksum_and_verify(image_set: ImageSet, skip_bad_images: bool) -> ImageSet
                 raise DataError("the file is empty (0 bytes)")
             with Image.open(io.BytesIO(data)) as im:
                 im.load()  # a full decode: verify() misses truncated JPEGs
+                kind = f"{im.format or 'unknown'} {im.mode}"
+                size = im.size
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError, DataError, Image.DecompressionBombError) as exc:
             reason = str(exc) or type(exc).__name__
             if not skip_bad_images:
@@ -313,8 +321,14 @@ def _checksum_and_verify(image_set: ImageSet, skip_bad_images: bool) -> ImageSet
             continue
         digests.append(hashlib.sha256(data).hexdigest())
         keep.append(i)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        sizes.append(size)
     out = image_set.subset(np.array(keep, dtype=np.intp))
-    return replace(out, sha256=tuple(digests), skipped=tuple(skipped))
+    formats = {"kinds": dict(sorted(kinds.items()))}
+    if sizes:
+        area = [w * h for w, h in sizes]
+        formats |= {"min_size": list(sizes[int(np.argmin(area))]), "max_size": list(sizes[int(np.argmax(area))])}
+    return replace(out, sha256=tuple(digests), skipped=tuple(skipped), formats=formats)
 
 
 def _check_same_image_two_classes(image_set: ImageSet) -> None:

@@ -272,6 +272,24 @@ def _skipped(s: RunSummary) -> str:
     )
 
 
+def _formats(s: RunSummary) -> str | None:
+    """Say so where images were not RGB or came in several sizes: they were converted and used."""
+    formats = json_attr(s.attrs, "image_formats", {}) or {}
+    kinds = formats.get("kinds", {})
+    odd = {k: n for k, n in kinds.items() if not k.endswith(" RGB")}
+    lo, hi = formats.get("min_size"), formats.get("max_size")
+    parts = []
+    if odd:
+        listed = ", ".join(f"{n} {k}" for k, n in odd.items())
+        parts.append(f"{_plural(sum(odd.values()), 'image')} were not RGB ({listed}) and were converted to RGB")
+    if lo and hi and lo != hi:
+        parts.append(f"image sizes ranged from {lo[0]} × {lo[1]} to {hi[0]} × {hi[1]} px; every image was resized "
+                     f"to {s.attrs.get('image_size')} × {s.attrs.get('image_size')} px")
+    if not parts:
+        return None
+    return "**Image conversion:** " + "; ".join(parts) + "."
+
+
 def _convergence(s: RunSummary) -> str | None:
     n = int(s.attrs.get("probe_not_converged", 0) or 0)
     if n <= 0:
@@ -283,6 +301,16 @@ def _convergence(s: RunSummary) -> str | None:
     )
 
 
+def _files(a: dict) -> str:
+    formats = json_attr(a, "image_formats", {}) or {}
+    kinds = formats.get("kinds", {})
+    if not kinds:
+        return ""
+    lo, hi = formats.get("min_size"), formats.get("max_size")
+    size = "" if not lo else (f", {lo[0]} × {lo[1]} px" if lo == hi else f", {lo[0]} × {lo[1]} to {hi[0]} × {hi[1]} px")
+    return "; files: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + size
+
+
 def run_findings(s: RunSummary) -> list[str]:
     """The findings list of a run report, most important first."""
     items = _significance(s)
@@ -290,7 +318,7 @@ def run_findings(s: RunSummary) -> list[str]:
     items += _random_baseline(s)
     items += [t for t in (_similarity(s),) if t]
     items += _nan_measures(s)
-    items += [t for t in (_convergence(s),) if t]
+    items += [t for t in (_convergence(s), _formats(s)) if t]
     items.append(_skipped(s))
     return items
 
@@ -325,7 +353,7 @@ def methods(s: RunSummary) -> list[str]:
     first, last = s.layers[0], s.layers[-1]
     p1 = (
         f"**Data and networks.** We used {a.get('n_images')} images of `{a.get('dataset')}` in {K} classes "
-        f"({', '.join(f'{c}: {n}' for c, n in s.class_counts.items())}). Each image was resized to "
+        f"({', '.join(f'{c}: {n}' for c, n in s.class_counts.items())}){_files(a)}. Each image was resized to "
         f"{a.get('image_size')} × {a.get('image_size')} px ({a.get('resize', '')}) and normalised with mean "
         f"{_fmt_list(a.get('input_mean'))} and sd {_fmt_list(a.get('input_std'))}. The backbone "
         f"`{a.get('backbone')}` was used with ImageNet-pretrained weights ({weights}; SHA-256 `{sha}`) and, "
