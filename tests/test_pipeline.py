@@ -170,3 +170,15 @@ def test_compare_a_grouped_set_with_single_slide_classes(small_run, tmp_path, ca
     assert list(ds["dataset"].values) == ["kather2016_sample", "kather_other"]
     assert (out.out / "report.html").is_file() and (out.out / "report.md").is_file()
     assert "nan_reason" in ds["svcca"].attrs
+
+
+@pytest.mark.parametrize("layers", [["blocks.3.0"], ["blocks.2.0", "blocks.4.0"]])
+def test_runs_with_one_or_two_layers(tmp_path, cache, layers):
+    # A depth trend needs 3 layers and a sweet spot 2: fewer are stored as NaN with the reason, not an error.
+    out = run(RunConfig(out=str(tmp_path / "o"), cache=cache, layers=layers, **SMALL))
+    ds = load_results(out.out)
+    assert list(ds["layer"].values) == layers
+    assert np.isnan(float(ds["gain_trend_slope"])) and "at least 3 layers" in ds["gain_trend_slope"].attrs["nan_reason"]
+    assert str(ds["sweet_spot"].values) in layers
+    report = (out.out / "report.md").read_text()
+    assert "Depth trend not computed" in report

@@ -297,6 +297,7 @@ def _probe_all(config, image_set, store: FeatureStore, inits, layers, folds, log
 
 
 SIMILARITY_BLOCK = 2048  # images per block of the streamed cross-layer CKA matrices
+RBF_MAX_IMAGES = 10_000  # above this, RBF CKA (N x N kernels) is stored as NaN with its reason
 
 
 def _similarity(store: FeatureStore, inits: list[str], log: Log) -> xr.Dataset:
@@ -304,6 +305,9 @@ def _similarity(store: FeatureStore, inits: list[str], log: Log) -> xr.Dataset:
     from layergain.similarity import MEASURES, layer_similarity
 
     per_layer = [m for m in MEASURES if not m.endswith("matrix")]
+    big = len(store.sha256) > RBF_MAX_IMAGES
+    if big:  # an N x N kernel per network: 20 GB at 50 000 images
+        per_layer.remove("cka_rbf")
     parts = [
         layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=per_layer)
         for layer in store.layers
@@ -314,6 +318,13 @@ def _similarity(store: FeatureStore, inits: list[str], log: Log) -> xr.Dataset:
         for part in parts:
             reasons.update(json.loads(part[name].attrs.get("nan_reason", "{}")))
         ds[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
+    if big:
+        why = (f"RBF CKA needs an N x N kernel per network; with {len(store.sha256)} images it is not computed "
+               f"above {RBF_MAX_IMAGES} images (use a --max-per-class subset for it)")
+        for name, like in (("cka_rbf", "cka_linear"), ("cka_rbf_rr", "cka_linear_rr")):
+            if like in ds:
+                ds[name] = xr.full_like(ds[like], np.nan)
+                ds[name].attrs = {"long_name": "RBF CKA", "nan_reason": json.dumps({"all layers": why})}
     ds = ds.merge(_cka_matrices(store, inits))
     log("similarity: done")
     return ds
@@ -371,11 +382,14 @@ def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr
     }
     effects = stats.gain_effect_sizes(pre, rand)
     relative_depth = np.array([layer.relative_depth for layer in layers])
-    trend = stats.depth_trend(boot, relative_depth, seed=np.random.default_rng(streams["trend"]))
-    sweet = stats.sweet_spot(
-        pre, image_set.groups, np.array([layer.params_to_layer for layer in layers]),
-        n_resamples=config.permutations, seed=np.random.default_rng(streams["sweetspot"]),
-    )
+    trend = sweet = None  # a trend needs 3 layers, a sweet spot 2 (with --layers a run may have fewer)
+    if len(layers) >= 3:
+        trend = stats.depth_trend(boot, relative_depth, seed=np.random.default_rng(streams["trend"]))
+    if len(layers) >= 2:
+        sweet = stats.sweet_spot(
+            pre, image_set.groups, np.array([layer.params_to_layer for layer in layers]),
+            n_resamples=config.permutations, seed=np.random.default_rng(streams["sweetspot"]),
+        )
     return gain_dataset([layer.name for layer in layers], inits[1:], boot, tests, effects, trend, sweet)
 
 

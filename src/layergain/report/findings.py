@@ -113,6 +113,9 @@ def _trend(s: RunSummary) -> str | None:
     if "gain_trend_slope" not in ds:
         return None
     slope = float(ds["gain_trend_slope"])
+    if np.isnan(slope):
+        why = ds["gain_trend_slope"].attrs.get("nan_reason", "not computable")
+        return f"**Depth trend not computed**: {why}."
     lo, hi = (float(v) for v in ds["gain_trend_slope_ci"].values)
     if lo > 0:
         head = "**Gain rises with depth**"
@@ -141,6 +144,8 @@ def _sweet_spot(s: RunSummary) -> str | None:
         f"`{s.layers[b]}` ({fmt.params(s.params[b])} parameters, accuracy "
         f"{est_ci(s.acc_pre[b], *s.acc_pre_ci[b], sign=False)})"
     )
+    if len(s.layers) == 1:
+        return f"**One probe layer** ({best}): no sweet spot to look for."
     if w == b:
         return (
             f"**Sweet spot = best layer**: the best pretrained layer is {best}, and every shallower layer is "

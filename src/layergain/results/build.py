@@ -111,16 +111,28 @@ def gain_dataset(layer_names: list[str], random_inits: list[str], boot, tests: d
         "gain_effect_size": (lay, effects.cohen_h, {"effect_size": "Cohen's h of the two accuracies"}),
         "gain_effect_size_paired": (lay, effects.cohen_dz, {"effect_size": "Cohen's d_z of per-image differences"}),
         "gain_effect_size_dav": (lay, effects.cohen_dav, {"effect_size": "Cohen's d_av"}),
-        "sweet_spot_p": (lay, sweet.pvalue, {"test": "one-sided paired sign-flip, layer below best"}),
-        "sweet_spot_p_holm": (lay, sweet.pvalue_holm, {"correction": "holm", "of": "sweet_spot_p"}),
     }
+    if sweet is not None:
+        data["sweet_spot_p"] = (lay, sweet.pvalue, {"test": "one-sided paired sign-flip, layer below best"})
+        data["sweet_spot_p_holm"] = (lay, sweet.pvalue_holm, {"correction": "holm", "of": "sweet_spot_p"})
     coords = {S.LAYER: layer_names, S.INIT: random_inits, **bound, S.BOOT: np.arange(boot.n_boot)}
     ds = xr.Dataset(data, coords=coords)
-    ds["gain_trend_slope"] = xr.DataArray(trend.slope, attrs=trend.attrs())
-    ds["gain_trend_slope_ci"] = xr.DataArray(trend.slope_ci, dims=(S.BOUND,), attrs=trend.attrs())
-    ds["gain_trend_slope_p"] = xr.DataArray(trend.slope_pvalue)
-    ds["gain_trend_spearman_rho"] = xr.DataArray(trend.spearman_rho)
-    ds["gain_trend_spearman_p"] = xr.DataArray(trend.spearman_pvalue)
+    if trend is not None:
+        ds["gain_trend_slope"] = xr.DataArray(trend.slope, attrs=trend.attrs())
+        ds["gain_trend_slope_ci"] = xr.DataArray(trend.slope_ci, dims=(S.BOUND,), attrs=trend.attrs())
+        ds["gain_trend_slope_p"] = xr.DataArray(trend.slope_pvalue)
+        ds["gain_trend_spearman_rho"] = xr.DataArray(trend.spearman_rho)
+        ds["gain_trend_spearman_p"] = xr.DataArray(trend.spearman_pvalue)
+    else:
+        why = {"nan_reason": f"a depth trend needs at least 3 layers, the run has {len(layer_names)}"}
+        ds["gain_trend_slope"] = xr.DataArray(np.nan, attrs=why)
+        ds["gain_trend_slope_ci"] = xr.DataArray(np.full(2, np.nan), dims=(S.BOUND,), attrs=why)
+        for name in ("gain_trend_slope_p", "gain_trend_spearman_rho", "gain_trend_spearman_p"):
+            ds[name] = xr.DataArray(np.nan, attrs=why)
+    if sweet is None:  # a single layer is its own best layer and sweet spot
+        ds["sweet_spot"] = xr.DataArray(layer_names[0], attrs={"note": "one layer: nothing to compare"})
+        ds["best_layer"] = xr.DataArray(layer_names[0])
+        return ds
     ds["sweet_spot"] = xr.DataArray(layer_names[sweet.layer], attrs=sweet.attrs())
     ds["best_layer"] = xr.DataArray(layer_names[sweet.best_layer])
     return ds
