@@ -360,11 +360,19 @@ def _cka_matrices(store: FeatureStore, inits: list[str]) -> xr.Dataset:
 def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr.Dataset:
     from layergain import stats
 
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=5, desc="statistics", unit="step", disable=not config.progress, leave=False)
     pre, rand = correct[0], np.moveaxis(correct[1:], 0, 1)  # (L, R, N), (L, S, R, N)
+    bar.set_postfix_str(f"bootstrap, B={config.boot}")
     boot = _bootstrap(config, image_set, pre, rand, streams["bootstrap"])
+    bar.update()
+    bar.set_postfix_str(f"sign-flip test, {config.permutations} permutations")
     signflip = stats.sign_flip_test(
         pre, rand, image_set.groups, n_resamples=config.permutations, seed=np.random.default_rng(streams["signflip"])
     )
+    bar.update()
+    bar.set_postfix_str("McNemar, corrected t-test, effect sizes")
     ttest = stats.corrected_resampled_ttest(pre, rand, folds)
     tests = {
         "signflip": signflip,
@@ -381,6 +389,8 @@ def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr
         "mcnemar": stats.mcnemar_tests(pre, rand),
     }
     effects = stats.gain_effect_sizes(pre, rand)
+    bar.update()
+    bar.set_postfix_str("depth trend, sweet spot")
     relative_depth = np.array([layer.relative_depth for layer in layers])
     trend = sweet = None  # a trend needs 3 layers, a sweet spot 2 (with --layers a run may have fewer)
     if len(layers) >= 3:
@@ -390,6 +400,8 @@ def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr
             pre, image_set.groups, np.array([layer.params_to_layer for layer in layers]),
             n_resamples=config.permutations, seed=np.random.default_rng(streams["sweetspot"]),
         )
+    bar.update(2)
+    bar.close()
     return gain_dataset([layer.name for layer in layers], inits[1:], boot, tests, effects, trend, sweet)
 
 
