@@ -163,3 +163,14 @@ def test_report_says_which_images_were_converted(tmp_path):
     report = (out.out / "report.md").read_text()
     assert "were not RGB" in report and "2 JPEG CMYK" in report and "converted to RGB" in report
     assert "from 8 × 8 to 300 × 40 px" in report
+
+
+def test_no_progress_bars_when_not_on_a_terminal_and_silence_with_quiet(tmp_path):
+    args = ["extract", "--max-per-class", "2", "--seeds", "1", "--image-size", "32", "--cache", str(tmp_path / "c")]
+    loud = _cli(*args)
+    out, err = loud.communicate(timeout=300)
+    assert loud.returncode == 0 and "features pretrained" in err  # messages, one per line
+    assert "\r" not in err and "img/s" not in err  # but no progress bar: stderr is not a terminal
+    quiet = _cli(*args, "--quiet")
+    out, err = quiet.communicate(timeout=300)
+    assert quiet.returncode == 0 and out == "" and err == ""
