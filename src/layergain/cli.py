@@ -46,6 +46,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--engine", choices=("eager", "traced"), default="eager",
+                   help="feature extraction: hooks on the eager network (default) or a TorchScript-frozen copy")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="torch threads of the extraction (default: CPU count)")
     p.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes for the probes (default: CPU count, at most 8)")
     p.add_argument("--workers", type=_positive_int, metavar="N", help="run work units on a Dask LocalCluster with N workers")
     p.add_argument("--scheduler", metavar="ADDR", help="run work units on an existing Dask cluster (tcp://host:port)")
@@ -132,7 +135,7 @@ def _config(args):
         cache=args.cache, group_column=args.group_column, data_card=args.data_card,
         layers=args.layers.split(",") if args.layers else None, batch_size=args.batch_size, device=args.device,
         probe_c=get("probe_c"), skip_bad_images=args.skip_bad_images, quiet=args.quiet,
-        jobs=args.jobs, workers=args.workers, scheduler=args.scheduler,
+        jobs=args.jobs, workers=args.workers, scheduler=args.scheduler, engine=args.engine, threads=args.threads,
         progress=not args.quiet and sys.stderr.isatty(),
         command="layergain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )

@@ -61,6 +61,8 @@ class RunConfig:
     layers: list[str] | None = None
     batch_size: int = 32
     device: str = "cpu"
+    engine: str = "eager"  # feature extraction: hooks on the eager network, or "traced" (TorchScript-frozen)
+    threads: int | None = None  # torch threads of the extraction (default: the CPU count), the same on every worker
     probe_c: float = 1.0
     jobs: int | None = None  # local processes of the probes (default: the CPU count, at most 8)
     workers: int | None = None  # a Dask LocalCluster with this many workers
@@ -82,6 +84,9 @@ class RunConfig:
         if self.max_per_class is not None:
             check_int(self.max_per_class, "max_per_class", minimum=2)
         check_choice(self.pooling, "pooling", ("avg", "max", "avgmax"))
+        check_choice(self.engine, "engine", ("traced", "eager"))
+        if self.threads is not None:
+            check_int(self.threads, "threads", minimum=1)
         check_probability(self.confidence, "confidence")
         if not self.probe_c > 0:
             raise InputValueError(f"`probe_c` must be > 0, got {self.probe_c}.")
@@ -238,6 +243,18 @@ def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: 
     if backbone is None:
         weights = (config.weights or "pretrained") if seed is None else None
         backbone = load_backbone(config.model, weights=weights, seed=seed, layers=config.layers)
+    # The same thread count everywhere: fused (traced) kernels round differently with other counts.
+    with torch_threads(_extraction_threads(config)):
+        _extract_features_unit(config, image_set, cache_root, backbone)
+    key = feature_key(backbone, image_size=config.image_size, pooling=config.pooling, engine=backbone.engine)
+    return key, time.perf_counter() - t
+
+
+def _extraction_threads(config: RunConfig) -> int:
+    return config.threads or max(1, os.cpu_count() or 1)
+
+
+def _extract_features_unit(config: RunConfig, image_set: ImageSet, cache_root: str, backbone) -> None:
     extract_features(
         backbone,
         image_set,
@@ -248,8 +265,8 @@ def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: 
         cache=FeatureCache(cache_root),
         progress=config.progress,
         collect=False,
+        engine=config.engine,
     )
-    return feature_key(backbone, image_size=config.image_size, pooling=config.pooling), time.perf_counter() - t
 
 
 def _probe_unit(store: FeatureStore, init: str, layer: str, labels, folds, n_classes: int, settings: ProbeSettings):
@@ -464,6 +481,8 @@ def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict
         "image_size": config.image_size,
         "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
         "pooling": config.pooling,
+        "feature_engine": config.engine,
+        "extraction_threads": _extraction_threads(config),
         "probe": settings.describe(),
         "probe_C": settings.C,
         "probe_not_converged": probes["not_converged"],

@@ -106,3 +106,17 @@ def test_random_twin_features_differ_from_pretrained(lite0, small_set):
     a = extract_features(lite0, small_set.subset(np.arange(2)), image_size=SIZE)
     b = extract_features(rand, small_set.subset(np.arange(2)), image_size=SIZE)
     assert not np.allclose(a["blocks.3.0"], b["blocks.3.0"])
+
+
+def test_traced_engine_agrees_with_eager_and_has_its_own_cache_entry(tmp_path, lite0, small_set):
+    subset = small_set.subset(np.arange(6))
+    cache = FeatureCache(tmp_path / "cache")
+    eager = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="eager")
+    assert lite0.engine == "eager"
+    traced = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="traced")
+    assert lite0.engine == "traced"
+    for name in eager:  # batch norms folded into convolutions: equal up to float32 rounding
+        np.testing.assert_allclose(traced[name], eager[name], rtol=1e-3, atol=1e-3 * np.abs(eager[name]).max())
+    assert len([p for p in (tmp_path / "cache").rglob("config.json")]) == 2
+    with pytest.raises(InputValueError, match="`engine` must be one of"):
+        extract_features(lite0, subset, engine="compiled")

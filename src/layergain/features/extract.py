@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
@@ -16,14 +17,14 @@ from layergain.features.pooling import POOLINGS, Pooling, pool
 from layergain.models import Backbone
 from layergain.validation import check_choice, check_int
 
-__all__ = ["extract_features", "feature_config", "feature_key", "torch_threads"]
+__all__ = ["extract_features", "feature_config", "feature_key", "torch_threads", "ENGINES"]
 
 FEATURE_VERSION = 1  # bump when extraction changes its numbers
 
 
-def feature_config(backbone: Backbone, *, image_size: int, pooling: str) -> dict:
+def feature_config(backbone: Backbone, *, image_size: int, pooling: str, engine: str = "eager") -> dict:
     """Everything that determines the features of a network (the cache key's content)."""
-    return {
+    config = {
         "version": FEATURE_VERSION,
         "backbone": backbone.identity,
         "layers": [layer.module for layer in backbone.layers],
@@ -33,28 +34,65 @@ def feature_config(backbone: Backbone, *, image_size: int, pooling: str) -> dict
         "mean": list(backbone.mean),
         "std": list(backbone.std),
     }
+    if engine != "eager":  # eager keys stay as they were before engines existed
+        config["engine"] = engine
+    return config
 
 
-def feature_key(backbone: Backbone, *, image_size: int, pooling: str) -> str:
+def feature_key(backbone: Backbone, *, image_size: int, pooling: str, engine: str = "eager") -> str:
     """Cache key of a network's features (see :mod:`layergain.features.cache`)."""
-    return config_key(feature_config(backbone, image_size=image_size, pooling=pooling))
+    return config_key(feature_config(backbone, image_size=image_size, pooling=pooling, engine=engine))
 
 
-@contextmanager
-def _capture(backbone: Backbone, pooling: Pooling, sink: dict[str, list[torch.Tensor]]) -> Iterator[None]:
-    modules = dict(backbone.module.named_modules())
-    handles = []
-    for layer in backbone.layers:
+Engine = Literal["traced", "eager"]
+ENGINES: tuple[str, ...] = ("traced", "eager")
 
-        def hook(module, args, output, name=layer.name):
-            sink[name].append(pool(output, pooling))
 
-        handles.append(modules[layer.module].register_forward_hook(hook))
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
+class _Probed(torch.nn.Module):
+    """The network returning the pooled output of every probe layer (what gets traced)."""
+
+    def __init__(self, backbone: Backbone, pooling: Pooling) -> None:
+        super().__init__()
+        self.model = backbone.module
+        self.modules_ = [dict(backbone.module.named_modules())[layer.module] for layer in backbone.layers]
+        self.pooling = pooling
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out: list[torch.Tensor] = []
+        handles = [m.register_forward_hook(lambda mod, a, o: out.append(pool(o, self.pooling))) for m in self.modules_]
+        try:
+            self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return tuple(out)
+
+
+def _engine(backbone: Backbone, pooling: Pooling, requested: str, device: torch.device, image_size: int):
+    """(name, callable batch -> list of pooled tensors): TorchScript-traced and frozen where it works.
+
+    Freezing folds batch norms into convolutions and fuses kernels (see ``bench/extract.py`` for
+    what it gains; the first batches pay for tracing and optimisation). The traced network is checked against the eager one on a
+    seeded random batch; a model that cannot be traced, or disagrees, runs eagerly.
+    """
+    probed = _Probed(backbone, pooling).eval()
+    if requested == "traced":
+        g = torch.Generator().manual_seed(0)
+        example = torch.randn(2, 3, image_size, image_size, generator=g).to(device)
+        example = example.contiguous(memory_format=torch.channels_last)
+        try:
+            with torch.inference_mode(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.freeze(torch.jit.trace(probed, example, check_trace=False))
+                fast, slow = traced(example), probed(example)
+                agree = len(fast) == len(slow) and all(
+                    torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()) + 1e-6) for a, b in zip(fast, slow)
+                )
+            if agree:
+                return "traced", lambda x: list(traced(x))
+        except Exception:  # noqa: BLE001 - any tracing failure means: run eagerly
+            pass
+    return "eager", lambda x: list(probed(x))
 
 
 def _batches(image_set: ImageSet, index: np.ndarray, image_size: int, batch_size: int, device: torch.device, workers: int):
@@ -84,6 +122,7 @@ def extract_features(
     num_workers: int | None = None,
     progress: bool = False,
     collect: bool = True,
+    engine: Engine = "eager",
 ) -> dict[str, np.ndarray]:
     """Pooled features of every probe layer for every image.
 
@@ -107,6 +146,11 @@ def extract_features(
         forward pass) and 4 with CUDA.
     progress : bool, default=False
         Show a progress bar.
+    engine : {"eager", "traced"}, default="eager"
+        ``"traced"``: a TorchScript-traced, frozen copy of the network that returns every pooled
+        probe layer (faster; checked against eager on a random batch, eager where tracing fails).
+        ``"eager"``: forward hooks on the network as it is (bit-identical for any thread count).
+        The engine used is part of the cache key and is set as ``backbone.engine``.
     collect : bool, default=True
         Return the features. With ``collect=False`` (needs ``cache``) they only go to the cache
         and an empty dict is returned: memory stays at one chunk of images.
@@ -123,10 +167,14 @@ def extract_features(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputValueError("`device` is 'cuda' but no CUDA GPU is available; use --device cpu.")
     workers = (4 if device.type == "cuda" else 0) if num_workers is None else num_workers
+    check_choice(engine, "engine", ENGINES)
     names = [layer.name for layer in backbone.layers]
     n = len(image_set)
-    config = feature_config(backbone, image_size=image_size, pooling=pooling)
+    model = backbone.module.to(device=device, memory_format=torch.channels_last).eval()
+    engine_name, forward = _engine(backbone, pooling, engine, device, image_size)
+    config = feature_config(backbone, image_size=image_size, pooling=pooling, engine=engine_name)
     key = config_key(config)
+    backbone.engine = engine_name  # recorded for the caller (cache key, results attrs)
     if not collect and cache is None:
         raise InputValueError("`collect=False` needs a `cache` to store the features in.")
     if cache is None:
@@ -136,8 +184,8 @@ def extract_features(
     else:
         out, missing = {}, cache.missing(key, image_set.sha256)
     if missing.size == 0:
+        backbone.module.to("cpu")
         return out
-    model = backbone.module.to(device=device, memory_format=torch.channels_last).eval()
     mean = torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(backbone.std, device=device).view(1, 3, 1, 1) * 255
     bar = _progress_bar(missing.size, f"{backbone.init:>10}", progress)
@@ -145,11 +193,12 @@ def extract_features(
         for start in range(0, missing.size, chunk_size):
             chunk = missing[start : start + chunk_size]
             sink: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-            with torch.inference_mode(), _capture(backbone, pooling, sink):
+            with torch.inference_mode():
                 for batch in _batches(image_set, chunk, image_size, batch_size, device, workers):
                     x = batch.to(device, non_blocking=True).float()
                     x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-                    model(x)
+                    for name, pooled in zip(names, forward(x)):
+                        sink[name].append(pooled)
                     bar.update(len(batch))
             feats = {name: torch.cat(sink[name]).cpu().numpy() for name in names}
             if cache is not None:

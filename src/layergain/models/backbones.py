@@ -49,6 +49,9 @@ class Backbone:
         Input normalisation of the weights.
     identity : str
         Everything that determines the network's outputs, for the feature cache key.
+    engine : str
+        How its features were last extracted (``"traced"`` or ``"eager"``; set by
+        :func:`layergain.features.extract_features`), "" before.
     """
 
     name: str
@@ -60,6 +63,7 @@ class Backbone:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     identity: str
+    engine: str = ""
 
 
 def resolve_model(name: str) -> tuple[Library, str]:
