@@ -144,7 +144,7 @@ def test_two_runs_sharing_a_cache_do_not_corrupt_it(tmp_path):
         assert p.wait(timeout=900) == 0, p.communicate()
     a, b = load_results(tmp_path / "out0"), load_results(tmp_path / "out1")
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
-    assert not list(cache.rglob(".tmp-*"))  # no temporary files left behind
+    assert not list(cache.rglob("*.partial"))  # no temporary files left behind
     # the cache they wrote is complete and valid: a third run computes nothing new
     before = sorted(p.name for p in cache.rglob("*.npz"))
     third = _cli("run", "--out", str(tmp_path / "out2"), "--cache", str(cache), *ARGS)

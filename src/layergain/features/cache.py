@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from layergain._files import atomic_target
 from layergain.errors import OutputError
 
 __all__ = ["FeatureCache", "config_key", "default_cache_dir"]
@@ -110,14 +110,8 @@ class FeatureCache:
             chunk_id = hashlib.sha256("\n".join(sha256).encode()).hexdigest()[:24]
             path = folder / f"{chunk_id}.npz"
             arrays = {"sha256": np.array(sha256)} | {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".partial")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, **arrays)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_target(path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, **arrays)
             return path
         except OSError as exc:
             raise OutputError(
@@ -127,11 +121,5 @@ class FeatureCache:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from layergain._files import atomic_target
 from layergain.errors import DataError, OutputError
 
 __all__ = ["save_results", "load_results", "netcdf_safe_attrs"]
@@ -55,16 +54,10 @@ def save_results(ds: xr.Dataset, path: str | Path) -> Path:
         ds[name].attrs = netcdf_safe_attrs(ds[name].attrs)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
+        with atomic_target(path, suffix=".tmp") as tmp:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
-    try:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
