@@ -117,6 +117,10 @@ def test_cli_output_path_is_a_file_or_unwritable(tmp_path, capsys):
     target.write_text("keep me")
     code, err = _cli(["run", "--out", str(target), "--quiet", "--max-per-class", "3", "--folds", "3"], capsys)
     assert code == 2 and "is a file" in err[0] and target.read_text() == "keep me"
+    # /proc refuses new folders even to root: found before any work, one line
+    for option, what in (("--out", "output path"), ("--cache", "feature cache")):
+        code, err = _cli(["run", option, "/proc/layergain-test/x", "--quiet", "--max-per-class", "3", "--folds", "3"], capsys)
+        assert code == 2 and len(err) == 1 and f"{what} /proc/layergain-test/x is not writable" in err[0]
     if os.geteuid() != 0:  # root can write anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)

@@ -113,13 +113,25 @@ def _out_dir(config: RunConfig, image_set: ImageSet) -> Path:
     return out.expanduser()
 
 
+def _check_writable(folder: Path, what: str, option: str) -> None:
+    """Fail before any work if ``folder`` (or the nearest existing folder above it) cannot be written.
+
+    Tries what the run will do, creating and removing a hidden folder, since permission bits do
+    not tell (root, read-only file systems). Nothing is left behind.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} {folder} is a file; pass a folder with {option}.")
+    existing = folder if folder.exists() else next((p for p in folder.parents if p.exists()), Path("."))
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".layergain-check-", dir=existing))
+    except OSError as exc:
+        raise OutputError(
+            f"{what} {folder} is not writable ({exc.strerror or exc} in {existing}); choose another {option}."
+        ) from exc
+
+
 def _check_out_dir(out: Path) -> None:
-    """Fail before any work if ``out`` cannot receive the results."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path {out} is a file; pass a folder with --out.")
-    parent = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {out} is not writable (no write permission on {parent}); choose another --out.")
+    _check_writable(out, "output path", "--out")
 
 
 def run(config: RunConfig, log: Log | None = None) -> RunOutput:
@@ -144,6 +156,7 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     out = _out_dir(config, image_set)
     _check_out_dir(out)
     cache = FeatureCache(config.cache or default_cache_dir())
+    _check_writable(cache.root, "feature cache", "--cache")
     streams = _streams(config.seed)
     log(
         f"{image_set.name}: {len(image_set)} images, {len(image_set.class_names)} classes"
@@ -201,6 +214,7 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
         skip_bad_images=config.skip_bad_images,
     )
     cache = FeatureCache(config.cache or default_cache_dir())
+    _check_writable(cache.root, "feature cache", "--cache")
     log(f"{image_set.name}: {len(image_set)} images -> {cache.root}")
     with executor(config.workers, config.scheduler, config.jobs) as ex:
         inits, _, _, _ = _extract_all(config, image_set, cache, log, ex)
@@ -619,8 +633,11 @@ def _write(out: Path, results: xr.Dataset, log: Log, name: str = "results.nc", r
     """Write every file into a staging folder, then move them into ``out``."""
     from layergain import report as reports
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
     try:
         save_results(results, staging / name)
         (reports.write_report if report == "run" else reports.write_comparison_report)(results, staging)
