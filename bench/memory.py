@@ -3,7 +3,8 @@
 Run from the repository root:   .venv/bin/python bench/memory.py [--sizes 5000 50000]
 
 For each N, a child process builds N tiny synthetic PNG images (2 classes), writes synthetic
-features of EfficientNet-Lite0's probe layers `blocks.2.0` and `blocks.4.0` (widths 40 and 112)
+features of EfficientNet-Lite0's probe layers `blocks.2.0` and `blocks.4.0` (widths 40 and 112;
+`--layers blocks.4.0,bn2` for the 1280-wide head)
 for the pretrained network and 2 random seeds into a fresh feature cache (under the keys the real
 networks have), then runs the real `layergain.pipeline.run` (probes, similarity, statistics,
 results, report; B = 200, 999 permutations, 3 folds), and reports its peak resident memory
@@ -22,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-LAYERS = ["blocks.2.0", "blocks.4.0"]
+LAYERS = ["blocks.2.0", "blocks.4.0"]  # default; --layers bn2 adds the 1280-wide head
 
 
-def child(n: int, work: Path) -> dict:
+def child(n: int, work: Path, layers: list[str]) -> dict:
     import numpy as np
     from PIL import Image
 
@@ -46,7 +47,7 @@ def child(n: int, work: Path) -> dict:
     cache = FeatureCache(work / "cache")
     labels = image_set.labels
     for seed in (None, 0, 1):
-        backbone = load_backbone(weights="pretrained" if seed is None else None, seed=seed, layers=LAYERS)
+        backbone = load_backbone(weights="pretrained" if seed is None else None, seed=seed, layers=layers)
         key = feature_key(backbone, image_size=32, pooling="avg")
         config = {"synthetic": True}
         for start in range(0, n, 4096):
@@ -58,7 +59,7 @@ def child(n: int, work: Path) -> dict:
             cache.store(key, config, [image_set.sha256[i] for i in rows], feats)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    run(RunConfig(data=str(root), out=str(work / "out"), cache=str(work / "cache"), layers=LAYERS, seeds=2, folds=3,
+    run(RunConfig(data=str(root), out=str(work / "out"), cache=str(work / "cache"), layers=layers, seeds=2, folds=3,
                   image_size=32, boot=200, permutations=999, jobs=1))
     return {
         "n_images": n,
@@ -71,18 +72,19 @@ def child(n: int, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 50000])
+    parser.add_argument("--layers", default=",".join(LAYERS), help="probe-layer modules (comma-separated)")
     parser.add_argument("--child", type=int)
     parser.add_argument("--work")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, Path(args.work))))
+        print(json.dumps(child(args.child, Path(args.work), args.layers.split(","))))
         return
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as work:
-            out = subprocess.run([sys.executable, __file__, "--child", str(n), "--work", work],
+            out = subprocess.run([sys.executable, __file__, "--child", str(n), "--work", work, "--layers", args.layers],
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"N = {n:>6}: peak RSS {r['peak_rss_mb']:7.0f} MB (after imports and image checks: "
+            print(f"layers {args.layers}, N = {n:>6}: peak RSS {r['peak_rss_mb']:7.0f} MB (after imports and image checks: "
                   f"{r['peak_rss_mb_before_run']:.0f} MB), run {r['run_seconds']:.0f} s", flush=True)
 
 

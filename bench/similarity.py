@@ -5,19 +5,23 @@ layergain is taken from ``src/`` of this checkout, nothing is installed into the
 
     bench/.venv-peers/bin/python bench/similarity.py            # full run (~15 min on 2 cores)
     bench/.venv-peers/bin/python bench/similarity.py --quick    # no N = 10 000, no repsim CCA
+    bench/.venv-peers/bin/python bench/similarity.py --matrix-only   # 17 x 17 matrix only (~3 min)
 
 Every peer is first checked against layergain on one input (the value difference is printed); a
 peer that computes something else is reported as such and left out of the ratios. Ratios are
 peer time / layergain time, measured in this run; "vs GEMM" is layergain time / the time of the
 plain float32 products that the computation cannot avoid, timed in alternation with layergain
 (best of 5 each) because the machine is shared and its load drifts. Peers are timed once (twice
-when a run takes under 10 s, keeping the better).
+when a run takes under 10 s, keeping the better). The 17 x 17 matrix case instead takes medians
+of interleaved rounds of layergain (given the peers' CPU tensors), pytorch-cka and the GEMM in
+numpy and in torch (the faster GEMM is the bound).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -28,6 +32,7 @@ from types import SimpleNamespace
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = str(ROOT / "bench" / "out" / "similarity.json")
 sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
@@ -255,40 +260,86 @@ def _cka_pytorch_matrix(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> np.nd
     return (m / torch.sqrt(torch.outer(hx, hy) + EPSILON_CKA_PYTORCH)).numpy()
 
 
-def bench_matrix(n: int, rows: list[dict], rng: np.random.Generator) -> None:
+# Pause between timed calls, so that threads a call leaves spinning (torch's OpenMP, OpenBLAS)
+# do not run into the next call's time.
+SETTLE_S = 0.5
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple[float, list[float], object]]:
+    """Median wall time of each function over ``rounds`` rounds that run every function once, in
+    turn (after one warm-up each, with a pause before each call): load drifts on this shared
+    machine hit all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    out = {k: fn() for k, fn in fns.items()}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            time.sleep(SETTLE_S)
+            t, out[k] = once(fn)
+            times[k].append(t)
+    return {k: (float(np.median(v)), v, out[k]) for k, v in times.items()}
+
+
+def bench_matrix(n: int, rows: list[dict], rng: np.random.Generator, *, rounds: int = 7, slow_peers: bool = True) -> None:
+    """17 x 17 cross-layer matrix. layergain gets the same CPU tensors as the peers; it is timed in
+    interleaved rounds with pytorch-cka (the fastest peer) and with one GEMM of the concatenated
+    features in numpy (OpenBLAS) and in torch (MKL), the faster of which is the bound."""
     import cka
     import ckatorch
 
     xs, ys = _matrix_inputs(rng, n)
-    tx, ty = [_t(a) for a in xs.values()], [_t(b) for b in ys.values()]
+    tx = {k: _t(a) for k, a in xs.items()}
+    ty = {k: _t(b) for k, b in ys.items()}
+    lx, ly = list(tx.values()), list(ty.values())
     zx, zy = np.concatenate(list(xs.values()), axis=1), np.concatenate(list(ys.values()), axis=1)
-    peers = {
-        "debiased": {
-            "pytorch-cka": lambda: cka.cka_from_features(tx, ty).numpy(),
-            "cka-pytorch": lambda: _cka_pytorch_matrix(tx, ty),
-            "ckatorch": lambda: np.array([[float(ckatorch.cka_base(a, b, unbiased=True)) for b in ty] for a in tx]),
-        },
-        "linear": {
-            "ckatorch": lambda: np.array([[float(ckatorch.cka_base(a, b)) for b in ty] for a in tx]),
-        },
+    tzx, tzy = _t(zx), _t(zy)
+    sum_d = zx.shape[1]
+    print(f"  N = {n}, {len(xs)} x {len(ys)} layers, sum of widths {sum_d} per side; multiply-adds: one GEMM "
+          f"N*SD^2 = {n * sum_d**2:.2e}; feature form + self terms {n * (sum_d**2 + sum(w * w for w in MATRIX_WIDTHS)):.2e}; "
+          f"Gram form (syrk) N^2*2*SD/2 = {n * n * sum_d:.2e} + pair sums N^2/2*(17*17+34) = {n * n / 2 * (17 * 17 + 34):.2e}")
+    load = os.getloadavg()
+    fns: dict[str, Callable[[], object]] = {
+        "linear": lambda: cka_matrix(tx, ty, kind="linear").values,
+        "debiased": lambda: cka_matrix(tx, ty, kind="debiased").values,
+        "pytorch-cka": lambda: cka.cka_from_features(lx, ly).numpy(),
+        "gemm numpy": lambda: zx.T @ zy,
+        "gemm torch": lambda: tzx.T @ tzy,
     }
-    for kind in ("linear", "debiased"):
-        timed = interleaved({"ours": lambda kind=kind: cka_matrix(xs, ys, kind=kind).values, "gemm": lambda: zx.T @ zy})
-        (t_ours, m_ours), (t_gemm, _) = timed["ours"], timed["gemm"]
-        peer_times = {}
-        for name, fn in peers[kind].items():
+    timed = interleaved_medians(fns, rounds)
+    load = (load, os.getloadavg())
+    t = {k: v[0] for k, v in timed.items()}
+    gemm_name = min(("gemm numpy", "gemm torch"), key=t.get)
+    t_gemm = t[gemm_name]
+    diff = float(np.max(np.abs(timed["pytorch-cka"][2] - timed["debiased"][2])))
+    print(f"  load average {load[0][0]:.1f} before, {load[1][0]:.1f} after; medians of {rounds} interleaved rounds:")
+    for k, (med, all_t, _) in timed.items():
+        print(f"    {k:12s} median {med:.3f}s  (min {min(all_t):.3f}, max {max(all_t):.3f})")
+    print(f"    pytorch-cka vs layergain debiased: max|diff| {diff:.1e}")
+    peers = {"debiased": {"pytorch-cka": t["pytorch-cka"]}, "linear": {}}
+    if slow_peers:
+        slow = {
+            ("debiased", "cka-pytorch"): lambda: _cka_pytorch_matrix(lx, ly),
+            ("debiased", "ckatorch"): lambda: np.array([[float(ckatorch.cka_base(a, b, unbiased=True)) for b in ly] for a in lx]),
+            ("linear", "ckatorch"): lambda: np.array([[float(ckatorch.cka_base(a, b)) for b in ly] for a in lx]),
+        }
+        for (kind, name), fn in slow.items():
             t_peer, m_peer = peer_time(fn)
-            diff = float(np.max(np.abs(m_peer - m_ours)))
-            peer_times[name] = t_peer
-            rows.append({"case": f"matrix 17x17 N={n}", "kind": kind, "peer": name, "peer_s": t_peer, "max_abs_diff": diff})
-            print(f"    {name:12s} {t_peer:.2f}s  max|diff|={diff:.1e}")
-        fastest = min(peer_times, key=peer_times.get)
-        row = {"case": f"matrix 17x17 N={n}", "kind": kind, "layergain_s": t_ours, "gemm_s": t_gemm,
-               "fastest_peer": fastest, "fastest_peer_s": peer_times[fastest],
-               "speedup": peer_times[fastest] / t_ours, "vs_gemm": t_ours / t_gemm}
+            peers[kind][name] = t_peer
+            d = float(np.max(np.abs(m_peer - timed[kind][2])))
+            rows.append({"case": f"matrix 17x17 N={n}", "kind": kind, "peer": name, "peer_s": t_peer, "max_abs_diff": d})
+            print(f"    {name:12s} {kind:8s} {t_peer:.2f}s (once)  max|diff|={d:.1e}")
+    for kind in ("linear", "debiased"):
+        row = {"case": f"matrix 17x17 N={n}", "kind": kind, "layergain_s": t[kind], "gemm_s": t_gemm,
+               "gemm": gemm_name, "gemm_numpy_s": t["gemm numpy"], "gemm_torch_s": t["gemm torch"],
+               "vs_gemm": t[kind] / t_gemm, "rounds": rounds, "load": load,
+               "times": {k: v[1] for k, v in timed.items()}}
+        if peers[kind]:
+            fastest = min(peers[kind], key=peers[kind].get)
+            row.update({"fastest_peer": fastest, "fastest_peer_s": peers[kind][fastest],
+                        "speedup": peers[kind][fastest] / t[kind]})
         rows.append(row)
-        print(f"  matrix 17x17 N={n} {kind:8s} layergain {t_ours:.3f}s | one GEMM of the concatenated "
-              f"features {t_gemm:.3f}s (x{t_ours / t_gemm:.2f}) | speedup vs {fastest}: x{row['speedup']:.1f}")
+        versus = f" | speedup vs {row['fastest_peer']}: x{row['speedup']:.1f}" if peers[kind] else ""
+        print(f"  matrix 17x17 N={n} {kind:8s} layergain {t[kind]:.3f}s | one GEMM of the concatenated features "
+              f"({gemm_name}) {t_gemm:.3f}s (x{t[kind] / t_gemm:.2f}){versus}")
 
 
 def bench_bootstrap(n: int, d: int, n_boot: int, peer_calls: int, rows: list[dict], rng: np.random.Generator) -> None:
@@ -355,21 +406,58 @@ def bench_study(n: int, rows: list[dict], rng: np.random.Generator) -> None:
     print(f"  layer_similarity, 6 inits x 18 Lite0 layers, every measure, N={n}: {t:.1f}s")
 
 
+def calibrate(rng: np.random.Generator) -> None:
+    """Both forms of the HSIC tables timed on shapes around their crossover, against the cost
+    model that chooses between them (layergain.similarity._hsic.form_costs)."""
+    from layergain.similarity import _hsic
+    from layergain.similarity._backend import NumpyOps
+
+    ops = NumpyOps()
+    cases = [(f"17 x 17 Lite0 N={n}", n, MATRIX_WIDTHS, MATRIX_WIDTHS) for n in (500, 1000, 2000, 4000)]
+    cases += [(f"pair N={n} D={d}", n, [d], [d]) for n, d in ((1000, 512), (2000, 1024), (4000, 2048), (2000, 512))]
+    cases += [(f"6 inits, one layer N={n} D={d}", n, [d] * 6, None) for n, d in ((2000, 320), (2000, 1280))]
+    for name, n, wx, wy in cases:
+        xs = [ops.centre(rng.standard_normal((n, w), dtype=np.float32)) for w in wx]
+        ys = None if wy is None else [ops.centre(rng.standard_normal((n, w), dtype=np.float32)) for w in wy]
+        timed = interleaved_medians({form: lambda form=form: _hsic.hsic_tables(ops, xs, ys, form=form)
+                                     for form in ("feature", "gram")}, 3)
+        feature, gram = _hsic.form_costs(n, wx, wy)
+        measured = timed["gram"][0] / timed["feature"][0]
+        chosen = "gram" if gram < feature else "feature"
+        print(f"  {name:30s} feature {timed['feature'][0]:.3f}s gram {timed['gram'][0]:.3f}s: gram/feature "
+              f"measured {measured:.2f}, modelled {gram / feature:.2f} -> {chosen}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip N = 10 000 and repsim's CCA (minutes each)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "similarity.json"))
+    parser.add_argument("--matrix-only", action="store_true",
+                        help="only the 17 x 17 matrix against pytorch-cka and the GEMM (a few minutes)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the matrix case")
+    parser.add_argument("--calibrate", action="store_true", help="only time the two forms against the cost model")
+    parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     rows: list[dict] = []
     print(f"threads: torch {torch.get_num_threads()}, python {platform.python_version()}, torch {torch.__version__}")
+    if args.calibrate:
+        calibrate(rng)
+        return
+    if args.matrix_only:
+        print("cross-layer matrix, EfficientNet-Lite0 widths (16 blocks + head):")
+        bench_matrix(2000, rows, rng, rounds=args.rounds, slow_peers=False)
+        out = Path(args.out).with_name("similarity_matrix.json") if args.out == DEFAULT_OUT else Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1))
+        print(f"wrote {out}")
+        return
     print("agreement (peer vs layergain, N=300, D=64):")
     agree = check_agreement(rows, rng)
     sizes = [(2000, 512), (2000, 2048)] + ([] if args.quick else [(10000, 512), (10000, 2048)])
     print("one pair of layers:")
     bench_pairs(sizes, rows, rng, agree)
     print("cross-layer matrix, EfficientNet-Lite0 widths (16 blocks + head):")
-    bench_matrix(2000, rows, rng)
+    bench_matrix(2000, rows, rng, rounds=args.rounds)
     print("bootstrap:")
     bench_bootstrap(2000, 512, 1000, 20, rows, rng)
     print("CCA family:")

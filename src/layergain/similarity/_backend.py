@@ -4,6 +4,13 @@ numpy is the default. torch tensors are accepted without importing torch here: a
 CPU is viewed as a numpy array (no copy; numpy's BLAS also uses the symmetric ``syrk`` kernel
 for ``a.T @ a``), a tensor on an accelerator (CUDA, MPS) stays there and the heavy products run
 with torch, taken from the tensor's own module (so torch is imported only by whoever made it).
+CPU tensors are not given to torch on purpose: on the 2-core AMD machine of bench/README.md,
+the 17 x 17 cross-layer tables at n = 2000 took 0.77 s (feature form) and 0.52 s (Gram form)
+with numpy and scipy's symmetric rank-k products, 0.90 s and 0.77 s with torch (MKL has no
+``syrk`` in torch) on one thread, and 3 s and 20 s with torch on its default two threads.
+
+Threads: the products of one call run as single-threaded BLAS tasks on a few Python threads
+(:func:`serial_blas`, :meth:`NumpyOps.pool`), not as multi-threaded BLAS calls.
 
 Precision policy: the matrix products (the only O(n p q) work) run at the input's precision,
 float32 for float32/float16/bfloat16 inputs and float64 otherwise. Means, row norms, and every
@@ -14,8 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,7 +33,7 @@ import numpy as np
 from layergain.errors import InputTypeError, InputValueError
 from layergain.validation import as_float_matrix, check_feature_shape
 
-__all__ = ["NumpyOps", "TorchOps", "ops_for", "is_tensor", "one_blas_thread"]
+__all__ = ["NumpyOps", "TorchOps", "is_tensor", "n_workers", "one_blas_thread", "ops_for", "serial_blas"]
 
 # Multiply-adds below which a BLAS product runs on one thread (see one_blas_thread).
 _SMALL_WORK = 2e8
@@ -34,11 +44,19 @@ _CHUNK = 1 << 16
 
 
 @functools.cache
+def _blas() -> Any:
+    from scipy.linalg import blas
+
+    return blas
+
+
+@functools.cache
 def _blas_controller() -> Any:
     try:
         from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         return None
+    _blas()  # load scipy's BLAS (its own OpenBLAS) first: the controller sees only loaded libraries
     return ThreadpoolController()
 
 
@@ -49,12 +67,81 @@ def one_blas_thread(work: float = 0.0) -> contextlib.AbstractContextManager[Any]
     decompositions of at most a few thousand rows. OpenBLAS threads wait for each other at every
     step; on a machine whose cores are busy (a shared node, CI) a 512 x 512 ``eigh`` on two
     threads was measured 70x slower than on one, and small products several times slower, while
-    large products keep their threads.
+    large products keep their threads. Inside :func:`serial_blas` this does nothing (BLAS is
+    already on one thread).
     """
     controller = _blas_controller()
-    if controller is None or work >= _SMALL_WORK:
+    if controller is None or work >= _SMALL_WORK or _SERIAL[0] > 0:
         return contextlib.nullcontext()
     return controller.limit(limits=1, user_api="blas")
+
+
+# Open serial_blas sections (process-wide, as BLAS thread counts are) and the limit they hold.
+_SERIAL: list[Any] = [0, None]
+_SERIAL_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def serial_blas() -> Iterator[None]:
+    """BLAS on one thread for the whole section; the section parallelises by itself (:meth:`NumpyOps.pool`).
+
+    The products of one computation run as independent single-threaded tasks on a few Python
+    threads (BLAS releases the GIL) instead of each product on all threads: threads never wait
+    for each other inside a product, nor spin idle between products. numpy and scipy each bring
+    their own OpenBLAS; with scipy's left on two threads while numpy's ran single-threaded
+    products, the Gram form of the 17 x 17 Lite0 matrix at n = 2000 took 5-6 s instead of 0.55 s
+    on the loaded 2-core machine. Sections may nest and overlap across threads: the limit holds
+    from the first opened to the last closed.
+    """
+    controller = _blas_controller()
+    with _SERIAL_LOCK:
+        if _SERIAL[0] == 0 and controller is not None:
+            _SERIAL[1] = controller.limit(limits=1, user_api="blas")
+        _SERIAL[0] += 1
+    try:
+        yield
+    finally:
+        with _SERIAL_LOCK:
+            _SERIAL[0] -= 1
+            if _SERIAL[0] == 0 and _SERIAL[1] is not None:
+                _SERIAL[1].restore_original_limits()
+                _SERIAL[1] = None
+
+
+def n_workers() -> int:
+    """Python threads for independent BLAS tasks: the CPU cores this process may use (at most 8)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_WORKERS))
+
+
+_MAX_WORKERS = 8
+_POOL_NAME = "layergain-blas"
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor | None:
+    """The threads that run BLAS tasks, made on first use and kept (idle threads cost nothing)."""
+    workers = n_workers()
+    return ThreadPoolExecutor(workers, thread_name_prefix=_POOL_NAME) if workers > 1 else None
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's threads: new workers, no serial section open."""
+    global _SERIAL_LOCK
+    _executor.cache_clear()
+    _SERIAL_LOCK = threading.Lock()
+    _SERIAL[:] = [0, None]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _serial_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [fn(i) for i in items]
 
 
 def is_tensor(x: Any) -> bool:
@@ -70,6 +157,18 @@ class NumpyOps:
     """The operations the measures need, on numpy arrays."""
 
     name = "numpy"
+
+    def pool(self, work: float) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
+        """A ``map(fn, items)`` that runs independent tasks on :func:`n_workers` threads.
+
+        Results come back in the order of ``items`` (sums over them do not depend on which
+        thread ran what). Serial when ``work`` (multiply-adds in all) is small, on one core, or
+        when called from a task. Use inside :func:`serial_blas`.
+        """
+        executor = _executor() if work >= _SMALL_WORK / 4 else None
+        if executor is None or threading.current_thread().name.startswith(_POOL_NAME):
+            return _serial_map
+        return lambda fn, items: list(executor.map(fn, items)) if len(items) > 1 else [fn(i) for i in items]
 
     def validate(self, x: Any, name: str, *, min_rows: int, dtype: Any) -> np.ndarray:
         return as_float_matrix(x, name, min_rows=min_rows, dtype=dtype, allow_constant=False)
@@ -99,15 +198,8 @@ class NumpyOps:
         with one_blas_thread(a.shape[0] * a.shape[0] * a.shape[1]):
             return a @ a.T
 
-    def zero_diagonal(self, k: np.ndarray) -> np.ndarray:
-        np.fill_diagonal(k, 0)
-        return k
-
     def row_sq64(self, a: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->i", a, a, dtype=np.float64)
-
-    def row_sum64(self, a: np.ndarray) -> np.ndarray:
-        return a.sum(axis=1, dtype=np.float64)
 
     def col_sum64(self, a: np.ndarray) -> np.ndarray:
         return a.sum(axis=0, dtype=np.float64)
@@ -132,6 +224,32 @@ class NumpyOps:
         with one_blas_thread(a.shape[0] * a.shape[1] * b.shape[0]):
             return (a @ b.T).astype(np.float64)
 
+    def zeros(self, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+        return np.zeros(shape, dtype=like.dtype)
+
+    def gram_upper(self, a: np.ndarray, out: np.ndarray) -> None:
+        """``out`` (b x b) <- one triangle of ``a a^T`` with a zero diagonal (symmetric rank-k).
+
+        Only one triangle is written, always the same one (``syrk``: half the multiply-adds of
+        a product): the other must already be zero and stays so.
+        """
+        syrk = _blas().ssyrk if a.dtype == np.float32 else _blas().dsyrk
+        with one_blas_thread(a.shape[0] * a.shape[0] * a.shape[1] / 2):
+            # a.T is Fortran-ordered (no copy); out.T too, so syrk writes into ``out`` in place.
+            c = syrk(1.0, a.T, trans=1, beta=0.0, c=out.T, overwrite_c=1)
+        if not np.shares_memory(c, out):  # pragma: no cover - scipy honours overwrite_c for this layout
+            out[...] = np.tril(c.T)  # syrk's upper triangle of out.T is the lower one of out
+        np.fill_diagonal(out, 0)
+
+    def mm_t_into(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        """``out`` <- ``a b^T``."""
+        with one_blas_thread(a.shape[0] * a.shape[1] * b.shape[0]):
+            np.matmul(a, b.T, out=out)
+
+    def row_dot64(self, a: np.ndarray) -> np.ndarray:
+        """Row-wise sums of squares at the input's precision, returned as float64 (one chunk)."""
+        return np.einsum("ij,ij->i", a, a).astype(np.float64)
+
     def to_numpy(self, a: Any) -> np.ndarray:
         return np.asarray(a)
 
@@ -143,6 +261,10 @@ class TorchOps(NumpyOps):
 
     def __init__(self, torch: Any) -> None:
         self.torch = torch
+
+    def pool(self, work: float) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
+        # The accelerator runs the products; tasks are queued to it in order.
+        return _serial_map
 
     def _torch_dtype(self, dtype: Any) -> Any:
         return self.torch.float32 if dtype is np.float32 else self.torch.float64
@@ -174,15 +296,8 @@ class TorchOps(NumpyOps):
     def concat(self, blocks: Sequence[Any]) -> Any:
         return blocks[0] if len(blocks) == 1 else self.torch.cat(list(blocks), dim=1)
 
-    def zero_diagonal(self, k: Any) -> Any:
-        k.fill_diagonal_(0)
-        return k
-
     def row_sq64(self, a: Any) -> np.ndarray:
         return self.to_numpy(self.torch.einsum("ij,ij->i", a, a).double())
-
-    def row_sum64(self, a: Any) -> np.ndarray:
-        return self.to_numpy(a.sum(dim=1, dtype=self.torch.float64))
 
     def col_sum64(self, a: Any) -> np.ndarray:
         return self.to_numpy(a.sum(dim=0, dtype=self.torch.float64))
@@ -200,6 +315,20 @@ class TorchOps(NumpyOps):
 
     def mm_t64(self, a: Any, b: Any) -> np.ndarray:
         return self.to_numpy((a @ b.T).double())
+
+    def zeros(self, shape: tuple[int, ...], like: Any) -> Any:
+        return self.torch.zeros(shape, dtype=like.dtype, device=like.device)
+
+    def gram_upper(self, a: Any, out: Any) -> None:
+        # torch has no syrk: the full product, then the strict upper triangle.
+        self.torch.mm(a, a.T, out=out)
+        out.triu_(1)
+
+    def mm_t_into(self, a: Any, b: Any, out: Any) -> None:
+        self.torch.mm(a, b.T, out=out)
+
+    def row_dot64(self, a: Any) -> np.ndarray:
+        return self.to_numpy(self.torch.einsum("ij,ij->i", a, a).double())
 
     def to_numpy(self, a: Any) -> np.ndarray:
         return a.detach().cpu().numpy() if is_tensor(a) else np.asarray(a)

@@ -91,7 +91,8 @@ def linear_cka(x: Any, y: Any) -> float:
     Notes
     -----
     The cheaper of the feature-space form (:math:`X^\top Y`, cost :math:`n p q`) and the
-    Gram-space form (:math:`X X^\top`, cost :math:`n^2 (p + q)`) is used. Products run at the
+    Gram-space form (:math:`X X^\top` by symmetric rank-k products, cost :math:`n^2 (p + q) / 2`)
+    is used. Products run at the
     input's precision (float32 for float32 input), sums are accumulated in float64.
 
     References
