@@ -62,7 +62,7 @@ def test_numbers_are_consistent(small_run):
     np.testing.assert_allclose(ds["relative_gain"].values, ((pre - rand) / (1 - rand)).values, atol=1e-12)
     lo, hi = ds["gain_ci"].sel(bound="lower").values, ds["gain_ci"].sel(bound="upper").values
     assert np.all(lo <= hi)
-    assert np.all((ds["gain_p_holm"].values >= ds["gain_p"].values - 1e-15))
+    assert np.all(ds["gain_p_holm"].values >= ds["gain_p"].values - 1e-15)
     # folds are grouped by slide: no slide in two folds
     for g in np.unique(ds["group"].values):
         assert np.unique(ds["fold"].values[0][ds["group"].values == g]).size == 1

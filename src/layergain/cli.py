@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
 from layergain import __version__
 from layergain.errors import LayergainError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,7 +126,7 @@ def _config(args):
     from layergain.pipeline import RunConfig
 
     defaults = RunConfig()
-    get = lambda name: getattr(args, name, getattr(defaults, name))  # noqa: E731  (extract has fewer options)
+    get = lambda name: getattr(args, name, getattr(defaults, name))
     return RunConfig(
         data=args.data, out=get("out"), model=args.model, weights=args.weights, seeds=args.seeds, folds=get("folds"),
         repeats=get("repeats"), max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,

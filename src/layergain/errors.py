@@ -8,10 +8,10 @@ that catches ``ValueError`` keeps working.
 from __future__ import annotations
 
 __all__ = [
-    "LayergainError",
-    "InputValueError",
-    "InputTypeError",
     "DataError",
+    "InputTypeError",
+    "InputValueError",
+    "LayergainError",
     "ModelError",
     "NotEnoughDataError",
     "OutputError",

@@ -12,9 +12,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -26,13 +26,19 @@ from layergain.features import FeatureCache, FeatureStore, default_cache_dir, ex
 from layergain.features.extract import feature_key
 from layergain.models import DEFAULT_MODEL, load_backbone
 from layergain.parallel import Executor, executor
-from layergain.probes import ProbeSettings, check_foldable, classification_metrics, cross_val_probe, make_folds
+from layergain.probes import (
+    ProbeSettings,
+    check_foldable,
+    classification_metrics,
+    cross_val_probe,
+    make_folds,
+)
 from layergain.results import schema as S
 from layergain.results.build import gain_dataset, probe_dataset
 from layergain.results.io import load_results, save_results
 from layergain.validation import check_choice, check_int, check_probability
 
-__all__ = ["RunConfig", "RunOutput", "run", "extract", "compare"]
+__all__ = ["RunConfig", "RunOutput", "compare", "extract", "run"]
 
 Log = Callable[[str], None]
 
@@ -389,9 +395,9 @@ def _cka_matrices(store: FeatureStore, inits: list[str]) -> xr.Dataset:
 
 
 def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr.Dataset:
-    from layergain import stats
-
     from tqdm.auto import tqdm
+
+    from layergain import stats
 
     bar = tqdm(total=5, desc="statistics", unit="step", disable=not config.progress, leave=False)
     pre, rand = correct[0], np.moveaxis(correct[1:], 0, 1)  # (L, R, N), (L, S, R, N)
@@ -513,7 +519,7 @@ def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict
         "command": config.command or " ".join(sys.argv),
         "config": json.dumps({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}, default=str),
         "timings_s": json.dumps({k: round(v, 2) for k, v in timings.items()}),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -604,7 +610,7 @@ def compare(
         ]),
         "versions": json.dumps(_versions()),
         "command": " ".join(sys.argv),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     files = _write(out, comparison, log, name="comparison.nc", report="comparison")
     return RunOutput(out=out, results=comparison, files=files, timings={"total": time.perf_counter() - t})

@@ -14,11 +14,11 @@ from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
 
 __all__ = [
     "as_float_matrix",
-    "check_feature_shape",
-    "check_paired",
-    "check_int",
-    "check_probability",
     "check_choice",
+    "check_feature_shape",
+    "check_int",
+    "check_paired",
+    "check_probability",
 ]
 
 

@@ -41,7 +41,7 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not 
 
 def sections(text: str) -> dict[str, str]:
     """``## heading`` -> the text under it, in order."""
-    parts = re.split(r"^##\s+(.+?)\s*$", text, flags=re.M)
+    parts = re.split(r"^##\s+(.+?)\s*$", text, flags=re.MULTILINE)
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
 
@@ -133,7 +133,7 @@ def test_pipeline_finds_the_card_and_its_command_loads(set_name, monkeypatch):
     command = re.search(
         rf"layergain run --data \.\./shared/data/{set_name}(?: --group-column (\S+))?\s*$",
         found["Recommended use"],
-        flags=re.M,
+        flags=re.MULTILINE,
     )
     assert command, "Recommended use gives the exact command on a line of its own"
     group_column = command.group(1)

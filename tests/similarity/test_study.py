@@ -9,7 +9,15 @@ import pytest
 import xarray as xr
 
 from layergain.errors import InputTypeError, InputValueError
-from layergain.results.schema import INIT, LAYER, LAYER_OTHER, LAYER_PRETRAINED, PAIR, PRETRAINED, random_init_name
+from layergain.results.schema import (
+    INIT,
+    LAYER,
+    LAYER_OTHER,
+    LAYER_PRETRAINED,
+    PAIR,
+    PRETRAINED,
+    random_init_name,
+)
 from layergain.similarity import (
     MEASURES,
     cka_matrix,

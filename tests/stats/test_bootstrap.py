@@ -104,7 +104,6 @@ def test_fast_draws_equal_slow_obvious_resampling(seed, with_groups):
 
 
 def test_stratified_resamples_keep_class_counts(seed):
-    rng = np.random.default_rng(seed)
     n_images = 30
     labels = np.repeat([0, 1, 2], [5, 10, 15])
     # Pretrained right only on class 2: a stratified resample always has 15/30 right.

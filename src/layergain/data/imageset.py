@@ -13,7 +13,7 @@ import numpy as np
 
 from layergain.errors import DataError, InputValueError, NotEnoughDataError
 
-__all__ = ["ImageSet", "load_image_set", "bundled_sample_path", "IMAGE_EXTENSIONS"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageSet", "bundled_sample_path", "load_image_set"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".ppm", ".pgm")
 MANIFEST_NAME = "manifest.csv"

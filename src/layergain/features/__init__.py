@@ -6,4 +6,13 @@ from layergain.features.pooling import POOLINGS, pool
 from layergain.features.store import FeatureStore
 
 __all__ = [
-    "FeatureStore","extract_features", "feature_config", "torch_threads", "FeatureCache", "config_key", "default_cache_dir", "POOLINGS", "pool"]
+    "POOLINGS",
+    "FeatureCache",
+    "FeatureStore",
+    "config_key",
+    "default_cache_dir",
+    "extract_features",
+    "feature_config",
+    "pool",
+    "torch_threads",
+]

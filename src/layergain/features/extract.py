@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from layergain.features.pooling import POOLINGS, Pooling, pool
 from layergain.models import Backbone
 from layergain.validation import check_choice, check_int
 
-__all__ = ["extract_features", "feature_config", "feature_key", "torch_threads", "ENGINES"]
+__all__ = ["ENGINES", "extract_features", "feature_config", "feature_key", "torch_threads"]
 
 FEATURE_VERSION = 1  # bump when extraction changes its numbers
 
@@ -170,7 +171,7 @@ def extract_features(
     check_choice(engine, "engine", ENGINES)
     names = [layer.name for layer in backbone.layers]
     n = len(image_set)
-    model = backbone.module.to(device=device, memory_format=torch.channels_last).eval()
+    backbone.module.to(device=device, memory_format=torch.channels_last).eval()  # in place
     engine_name, forward = _engine(backbone, pooling, engine, device, image_size)
     config = feature_config(backbone, image_size=image_size, pooling=pooling, engine=engine_name)
     key = config_key(config)

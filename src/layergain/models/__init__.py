@@ -3,4 +3,4 @@
 from layergain.models.backbones import DEFAULT_MODEL, Backbone, load_backbone, resolve_model
 from layergain.models.layers import ProbeLayer, probe_layers
 
-__all__ = ["Backbone", "load_backbone", "resolve_model", "DEFAULT_MODEL", "ProbeLayer", "probe_layers"]
+__all__ = ["DEFAULT_MODEL", "Backbone", "ProbeLayer", "load_backbone", "probe_layers", "resolve_model"]

@@ -19,7 +19,7 @@ from layergain.errors import ModelError
 from layergain.models.efficientnet_lite import LITE_MODELS, convert_lite_state_dict, lite_weights_path
 from layergain.models.layers import ProbeLayer, probe_layers
 
-__all__ = ["Backbone", "load_backbone", "resolve_model", "DEFAULT_MODEL", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["DEFAULT_MODEL", "IMAGENET_MEAN", "IMAGENET_STD", "Backbone", "load_backbone", "resolve_model"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

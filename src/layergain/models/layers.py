@@ -9,7 +9,7 @@ from torch import nn
 
 from layergain.errors import ModelError
 
-__all__ = ["ProbeLayer", "probe_layers", "default_layer_modules"]
+__all__ = ["ProbeLayer", "default_layer_modules", "probe_layers"]
 
 
 @dataclass(frozen=True)

@@ -4,4 +4,4 @@ from layergain.probes.folds import check_foldable, make_folds
 from layergain.probes.linear import ProbeResult, ProbeSettings, cross_val_probe
 from layergain.probes.metrics import classification_metrics, confusion
 
-__all__ = ["make_folds", "check_foldable", "cross_val_probe", "ProbeResult", "ProbeSettings", "classification_metrics", "confusion"]
+__all__ = ["ProbeResult", "ProbeSettings", "check_foldable", "classification_metrics", "confusion", "cross_val_probe", "make_folds"]

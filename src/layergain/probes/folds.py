@@ -8,7 +8,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from layergain.errors import NotEnoughDataError
 from layergain.validation import check_int
 
-__all__ = ["make_folds", "check_foldable"]
+__all__ = ["check_foldable", "make_folds"]
 
 
 def check_foldable(labels: np.ndarray, groups: np.ndarray | None, folds: int, class_names=None) -> None:

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 from layergain.errors import InputValueError
 from layergain.validation import as_float_matrix
 
-__all__ = ["ProbeResult", "cross_val_probe", "ProbeSettings"]
+__all__ = ["ProbeResult", "ProbeSettings", "cross_val_probe"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion", "classification_metrics"]
+__all__ = ["classification_metrics", "confusion"]
 
 
 def confusion(prediction: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -9,7 +9,7 @@ import xarray as xr
 
 from layergain.results import schema as S
 
-__all__ = ["probe_dataset", "gain_dataset", "displayable"]
+__all__ = ["displayable", "gain_dataset", "probe_dataset"]
 
 
 def displayable(path: str) -> str:

@@ -41,7 +41,7 @@ import xarray as xr
 
 from layergain.results import schema as S
 
-__all__ = ["comparison_dataset", "stack_runs", "LAYER_LEVEL_VARIABLES"]
+__all__ = ["LAYER_LEVEL_VARIABLES", "comparison_dataset", "stack_runs"]
 
 LAYER_LEVEL_VARIABLES = (
     "accuracy", "balanced_accuracy", "macro_f1", "accuracy_random_mean", "gain", "relative_gain", "gain_ci",

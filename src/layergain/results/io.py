@@ -11,7 +11,7 @@ import xarray as xr
 from layergain._files import atomic_target
 from layergain.errors import DataError, OutputError
 
-__all__ = ["save_results", "load_results", "netcdf_safe_attrs"]
+__all__ = ["load_results", "netcdf_safe_attrs", "save_results"]
 
 
 def netcdf_safe_attrs(attrs: dict) -> dict:

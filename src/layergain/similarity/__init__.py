@@ -22,18 +22,18 @@ from layergain.similarity.streaming import StreamingCKA, StreamingCKAMatrix
 from layergain.similarity.study import MEASURES, PAIR_SEPARATOR, layer_similarity
 
 __all__ = [
-    "linear_cka",
-    "debiased_cka",
-    "rbf_cka",
-    "cca",
-    "svcca",
-    "pwcca",
-    "canonical_correlations",
-    "cka_matrix",
+    "MEASURES",
+    "PAIR_SEPARATOR",
     "StreamingCKA",
     "StreamingCKAMatrix",
     "bootstrap_cka",
+    "canonical_correlations",
+    "cca",
+    "cka_matrix",
+    "debiased_cka",
     "layer_similarity",
-    "MEASURES",
-    "PAIR_SEPARATOR",
+    "linear_cka",
+    "pwcca",
+    "rbf_cka",
+    "svcca",
 ]

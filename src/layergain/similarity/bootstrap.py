@@ -127,7 +127,7 @@ def bootstrap_cka(
         )
     n = n_rows(x)
     check_debiased_rows(n, "x")
-    ops, xc, yc = prepare_pair(x, y, min_rows=4, ops=NumpyOps())
+    _, xc, yc = prepare_pair(x, y, min_rows=4, ops=NumpyOps())
     m = _subsample_size(subsample_size, n) if method == "subsample" else n
     rng = np.random.default_rng(seed)
     weights = _draw_weights(rng, n, n_boot, method, m)

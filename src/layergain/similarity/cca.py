@@ -28,7 +28,7 @@ from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
 from layergain.similarity._backend import NumpyOps, one_blas_thread
 from layergain.similarity.cka import prepare_pair
 
-__all__ = ["cca", "svcca", "pwcca", "canonical_correlations", "Directions", "directions"]
+__all__ = ["Directions", "canonical_correlations", "cca", "directions", "pwcca", "svcca"]
 
 #: Variance (eigenvalue) below this share of the largest counts as no direction.
 RANK_RTOL = 1e-10

@@ -17,7 +17,7 @@ from layergain.similarity._backend import NumpyOps, ops_for
 from layergain.similarity._hsic import hsic_tables
 from layergain.validation import check_paired
 
-__all__ = ["linear_cka", "debiased_cka", "rbf_cka", "median_bandwidth"]
+__all__ = ["debiased_cka", "linear_cka", "median_bandwidth", "rbf_cka"]
 
 Bandwidth = Literal["median"] | float | tuple[float, float]
 

@@ -24,7 +24,7 @@ from layergain.similarity.cca import Directions, canonical, check_directions, ch
 from layergain.similarity.cka import check_bandwidth, common_float, rbf_gram_centred
 from layergain.similarity.matrix import METHODS
 
-__all__ = ["layer_similarity", "MEASURES", "PAIR_SEPARATOR"]
+__all__ = ["MEASURES", "PAIR_SEPARATOR", "layer_similarity"]
 
 #: Every measure :func:`layer_similarity` can compute (the names of its output variables).
 MEASURES: tuple[str, ...] = (
@@ -113,7 +113,6 @@ def layer_similarity(
     keep = check_keep(keep)
     sigma = check_bandwidth(bandwidth)
     inits, layers, n = _check_features(features, pretrained)
-    randoms = inits[1:]
     pairs = list(combinations(range(1, len(inits)), 2))
     per_layer = [m for m in measures if m in _PER_LAYER]
     matrices = [m for m in measures if m in _MATRICES]

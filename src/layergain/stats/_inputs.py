@@ -26,11 +26,11 @@ from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
 
 __all__ = [
     "Outcomes",
+    "check_folds",
+    "check_groups",
+    "check_labels",
     "check_outcomes",
     "check_pretrained",
-    "check_labels",
-    "check_groups",
-    "check_folds",
     "check_vector",
 ]
 

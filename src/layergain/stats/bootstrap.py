@@ -45,8 +45,8 @@ from layergain.validation import check_choice, check_int, check_probability
 
 __all__ = [
     "BootstrapMethod",
-    "Influence",
     "GainBootstrap",
+    "Influence",
     "bootstrap_gain",
     "bootstrap_interval",
     "bootstrap_pvalue",

@@ -40,11 +40,11 @@ from layergain.stats.trend import depth_trend, slope_weights
 from layergain.validation import check_int, check_probability
 
 __all__ = [
-    "ProbeOutcomes",
     "InteractionTest",
+    "ProbeOutcomes",
     "SetComparison",
-    "interaction_test",
     "compare_sets",
+    "interaction_test",
 ]
 
 

@@ -27,13 +27,13 @@ from layergain.validation import check_choice, check_int
 
 __all__ = [
     "Alternative",
-    "SignFlipResult",
-    "McNemarResult",
     "CorrectedTTestResult",
+    "McNemarResult",
+    "SignFlipResult",
+    "corrected_resampled_ttest",
+    "mcnemar_tests",
     "per_image_differences",
     "sign_flip_test",
-    "mcnemar_tests",
-    "corrected_resampled_ttest",
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
