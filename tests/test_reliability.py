@@ -118,8 +118,9 @@ def test_killed_and_interrupted_runs_leave_nothing_and_resume_identically(tmp_pa
     assert not out.exists() or not any(out.iterdir())
     cached_before = _chunks(cache)
     assert 1 <= cached_before < 3
-    # 2. Ctrl-C (SIGINT) after extraction, during probing/statistics.
-    proc = _cli("run", "--out", str(out), "--cache", str(cache), *ARGS)
+    # 2. Ctrl-C (SIGINT) after extraction, during probing/statistics (many permutations keep that
+    #    stage long enough that the signal cannot miss it on a loaded machine; features are the same).
+    proc = _cli("run", "--out", str(out), "--cache", str(cache), *ARGS, "--permutations", "199999")
     _wait_for(lambda: _chunks(cache) >= 3, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

@@ -43,10 +43,11 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="images per forward pass (default 8 on the CPU, 128 on a GPU)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--engine", choices=("eager", "traced"), default="eager",
-                   help="feature extraction: hooks on the eager network (default) or a TorchScript-frozen copy")
+    p.add_argument("--engine", choices=("folded", "eager", "traced"), default="folded",
+                   help="feature extraction: hooks on the network with batch norms folded into convolutions (default), "
+                   "on the network as it is, or a TorchScript-frozen copy")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="torch threads of the extraction (default: CPU count)")
     p.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes for the probes (default: CPU count, at most 8)")
     p.add_argument("--workers", type=_positive_int, metavar="N", help="run work units on a Dask LocalCluster with N workers")

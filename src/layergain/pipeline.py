@@ -23,7 +23,7 @@ from layergain import __version__
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, NotEnoughDataError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
-from layergain.features.extract import feature_key
+from layergain.features.extract import ENGINES, feature_key
 from layergain.models import DEFAULT_MODEL, load_backbone
 from layergain.parallel import Executor, executor
 from layergain.probes import (
@@ -65,9 +65,9 @@ class RunConfig:
     group_column: str | None = None
     data_card: str | None = None
     layers: list[str] | None = None
-    batch_size: int = 32
+    batch_size: int | None = None  # None: 8 on the CPU, 128 on a GPU
     device: str = "cpu"
-    engine: str = "eager"  # feature extraction: hooks on the eager network, or "traced" (TorchScript-frozen)
+    engine: str = "folded"  # feature extraction: hooks on the network with batch norms folded, "eager", or "traced"
     threads: int | None = None  # torch threads of the extraction (default: the CPU count), the same on every worker
     probe_c: float = 1.0
     jobs: int | None = None  # local processes of the probes (default: the CPU count, at most 8)
@@ -85,12 +85,13 @@ class RunConfig:
         check_int(self.image_size, "image_size", minimum=32)
         check_int(self.boot, "boot", minimum=100)
         check_int(self.permutations, "permutations", minimum=99)
-        check_int(self.batch_size, "batch_size", minimum=1)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size", minimum=1)
         check_int(self.seed, "seed", minimum=0)
         if self.max_per_class is not None:
             check_int(self.max_per_class, "max_per_class", minimum=2)
         check_choice(self.pooling, "pooling", ("avg", "max", "avgmax"))
-        check_choice(self.engine, "engine", ("traced", "eager"))
+        check_choice(self.engine, "engine", ENGINES)
         if self.threads is not None:
             check_int(self.threads, "threads", minimum=1)
         check_probability(self.confidence, "confidence")
@@ -247,9 +248,10 @@ def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, lo
 
         results = Parallel(n_jobs=ex.n_jobs)(delayed(_extract_one)(config, image_set, root, seed) for _, seed in plan)
     keys = {}
-    for (init, _), (key, seconds) in zip(plan, results):
+    for (init, _), (key, seconds, engine) in zip(plan, results):
         keys[init] = key
-        log(f"features {init}: {seconds:.1f} s")
+        info.setdefault("engines", {})[init] = engine
+        log(f"features {init}: {seconds:.1f} s ({engine})")
     store = FeatureStore(root, keys, tuple(image_set.sha256), tuple(layer.name for layer in pretrained.layers))
     return [init for init, _ in plan], [-1 if seed is None else seed for _, seed in plan], store, info
 
@@ -267,7 +269,13 @@ def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: 
     with torch_threads(_extraction_threads(config)):
         _extract_features_unit(config, image_set, cache_root, backbone)
     key = feature_key(backbone, image_size=config.image_size, pooling=config.pooling, engine=backbone.engine)
-    return key, time.perf_counter() - t
+    return key, time.perf_counter() - t, backbone.engine
+
+
+def _engine_attr(engines: dict[str, str]) -> str:
+    """The extraction engine that ran: one name, or per network where a faster one fell back to eager."""
+    names = set(engines.values())
+    return names.pop() if len(names) == 1 else json.dumps(engines)
 
 
 def _extraction_threads(config: RunConfig) -> int:
@@ -501,7 +509,7 @@ def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict
         "image_size": config.image_size,
         "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
         "pooling": config.pooling,
-        "feature_engine": config.engine,
+        "feature_engine": _engine_attr(info["engines"]),
         "extraction_threads": _extraction_threads(config),
         "probe": settings.describe(),
         "probe_C": settings.C,

@@ -9,6 +9,7 @@ import torch
 from layergain.data import load_image_set
 from layergain.errors import DataError, InputValueError
 from layergain.features import FeatureCache, extract_features
+from layergain.features.extract import fold_batch_norms
 from layergain.features.images import load_rgb
 from layergain.models import load_backbone
 from tests.helpers import make_folder_set
@@ -88,15 +89,16 @@ def test_interrupted_extraction_resumes_from_finished_chunks(tmp_path, lite0):
     root = make_folder_set(tmp_path / "set", per_class=2, classes=3)
     full = load_image_set(root)
     cache = FeatureCache(tmp_path / "cache")
-    extract_features(lite0, full.subset(np.arange(4)), image_size=SIZE, cache=cache)  # "interrupted" after 4
+    # eager: the network itself runs (the folded engine runs a copy and checks it on a batch first)
+    extract_features(lite0, full.subset(np.arange(4)), image_size=SIZE, cache=cache, engine="eager")  # "interrupted" after 4
     calls = []
     handle = lite0.module.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
     try:
-        resumed = extract_features(lite0, full, image_size=SIZE, cache=cache)
+        resumed = extract_features(lite0, full, image_size=SIZE, cache=cache, engine="eager")
     finally:
         handle.remove()
     assert sum(calls) == 2  # only the two missing images went through the network
-    fresh = extract_features(lite0, full, image_size=SIZE)
+    fresh = extract_features(lite0, full, image_size=SIZE, engine="eager")
     for name in fresh:
         np.testing.assert_allclose(resumed[name], fresh[name], rtol=1e-5, atol=1e-5)
 
@@ -120,3 +122,65 @@ def test_traced_engine_agrees_with_eager_and_has_its_own_cache_entry(tmp_path, l
     assert len([p for p in (tmp_path / "cache").rglob("config.json")]) == 2
     with pytest.raises(InputValueError, match="`engine` must be one of"):
         extract_features(lite0, subset, engine="compiled")
+
+
+@pytest.mark.parametrize("seed", [None, 0])
+def test_folded_engine_equals_eager_up_to_rounding(tmp_path, small_set, seed):
+    """Batch norms folded into convolutions (the default engine): every probe layer equals the
+    eager network's to float32 rounding, for the ImageNet weights and a random twin; all 49 batch
+    norms of Lite0 are folded; the original network is left as it was."""
+    backbone = load_backbone(weights="pretrained" if seed is None else None, seed=seed)
+    subset = small_set.subset(np.arange(6))
+    cache = FeatureCache(tmp_path / "cache")
+    eager = extract_features(backbone, subset, image_size=SIZE, cache=cache, engine="eager")
+    folded = extract_features(backbone, subset, image_size=SIZE, cache=cache)
+    assert backbone.engine == "folded"
+    for name in eager:
+        scale = np.abs(eager[name]).max()
+        np.testing.assert_allclose(folded[name], eager[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+        assert not np.array_equal(folded[name], eager[name]) or name == "stem"  # really another computation
+    assert len(list((tmp_path / "cache").rglob("config.json"))) == 2  # its own cache entry
+    example = torch.randn(2, 3, SIZE, SIZE)
+    net = fold_batch_norms(backbone.module.eval(), example)
+    batch_norms = [m for m in backbone.module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(batch_norms) == 49
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+class _ConvUsedTwice(torch.nn.Module):
+    """conv -> bn, and the conv's output also added to the result: folding would be wrong."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(3)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.5, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) + y
+
+
+def test_folding_is_checked_against_the_network():
+    """A convolution whose output is used twice is folded by the hook-based pairing (hooks cannot
+    see the sum), so its output changes: the reason the engine compares before it trusts a fold."""
+    torch.manual_seed(0)
+    net = _ConvUsedTwice().eval()
+    x = torch.randn(2, 3, 8, 8)
+    folded = fold_batch_norms(net, x)
+    with torch.no_grad():
+        assert not torch.allclose(folded(x), net(x), atol=1e-3)
+
+
+def test_model_without_batch_norms_runs_eagerly(small_set):
+    """SqueezeNet has no batch norms: nothing to fold, the folded engine falls back to eager."""
+    backbone = load_backbone("squeezenet1_0", weights=None, seed=0)
+    subset = small_set.subset(np.arange(2))
+    feats = extract_features(backbone, subset, image_size=SIZE)
+    assert backbone.engine == "eager"
+    assert fold_batch_norms(backbone.module.eval(), torch.randn(1, 3, SIZE, SIZE)) is None
+    eager = extract_features(backbone, subset, image_size=SIZE, engine="eager")
+    for name in feats:
+        np.testing.assert_array_equal(feats[name], eager[name])

@@ -177,6 +177,16 @@ def _differences(v: _View) -> list[str]:
             f"largest is `{a}` − `{b}` at `{v.layers[j]}`: {est_ci(diff[i, j], *ci[i, j])} "
             f"(Holm-adjusted {p_is(p[i, j])})."
         )
+        n_boot = int(ds.attrs.get("n_boot", 0) or 0)
+        n_tests = int(np.isfinite(p).sum())
+        floor = n_tests / (n_boot + 1) if n_boot else 0.0
+        if floor > v.alpha:  # a bootstrap p-value cannot go below 1/(B+1)
+            out[-1] += (
+                f" With B = {n_boot} draws a bootstrap p-value cannot go below 1/(B + 1), so Holm over "
+                f"{n_tests} comparisons cannot reach {v.alpha:g} (its smallest attainable value is "
+                f"{floor:.3f}): this says nothing about the differences; rerun `layergain compare` with "
+                f"`--boot {int(np.ceil(n_tests / v.alpha * 2))}` or more."
+            )
     if "slope_difference" in ds:
         sd = ds["slope_difference"].values.astype(float)
         sci = ds["slope_difference_ci"].transpose(S.SET_PAIR, S.BOUND).values.astype(float)

@@ -1,0 +1,106 @@
+"""Feature extraction speed: plain forward passes against layergain's extraction of every probe layer.
+
+Run from the repository root:   .venv/bin/python bench/extract.py [--images 64] [--repeats 3]
+
+Compares, on the same bundled images at 224 px, each measured `--repeats` times interleaved
+(this machine is shared; the median of each is reported, and ratios come from the same run):
+
+- naive       plain forward pass: eager, NCHW, float32, torch.no_grad, default threads, batch 32
+              (inputs already decoded in memory);
+- plain-best  the fastest plain forward pass found: channels-last, inference_mode, the batch size
+              and thread count below (inputs in memory);
+- folded      the plain-best forward pass of the network with its batch norms folded into the
+              convolutions (layergain.features.extract.fold_batch_norms), batch 8;
+- traced      channels-last forward of a TorchScript-traced, frozen model (inputs in memory);
+- layergain   layergain.features.extract_features with its defaults (engine "folded", batch 8):
+              reading and decoding the image files, all 18 probe layers captured with hooks and
+              pooled, returned as numpy (no cache);
+- layergain eager   the same with engine="eager" (hooks on the network as it is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from layergain.data import load_image_set
+from layergain.features import extract_features
+from layergain.features.extract import fold_batch_norms
+from layergain.features.images import load_rgb
+from layergain.models import load_backbone
+
+
+def _inputs(image_set, size, backbone) -> torch.Tensor:
+    x = torch.stack([torch.from_numpy(load_rgb(p, size)).permute(2, 0, 1) for p in image_set.paths]).float()
+    mean = torch.tensor(backbone.mean).view(1, 3, 1, 1) * 255
+    std = torch.tensor(backbone.std).view(1, 3, 1, 1) * 255
+    return (x - mean) / std
+
+
+def _forward(model, x, batch, *, channels_last, mode):
+    ctx = torch.inference_mode() if mode == "inference" else torch.no_grad()
+    with ctx:
+        for i in range(0, len(x), batch):
+            xb = x[i : i + batch]
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            model(xb)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    default_threads = torch.get_num_threads()
+    image_set = load_image_set(max_per_class=max(1, args.images // 8))
+    backbone = load_backbone()
+    x = _inputs(image_set, args.size, backbone)
+    nchw = backbone.module.eval()
+    cl = load_backbone().module.eval().to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        traced = torch.jit.freeze(torch.jit.trace(load_backbone().module.eval().to(memory_format=torch.channels_last),
+                                                  x[:2].contiguous(memory_format=torch.channels_last)))
+
+    folded = fold_batch_norms(load_backbone().module.eval(), x[:2]).to(memory_format=torch.channels_last)
+    methods = {
+        "naive": lambda: _forward(nchw, x, 32, channels_last=False, mode="no_grad"),
+        "plain-best (cl, b32)": lambda: _forward(cl, x, 32, channels_last=True, mode="inference"),
+        "plain-best (cl, b16)": lambda: _forward(cl, x, 16, channels_last=True, mode="inference"),
+        "plain-best (cl, b64)": lambda: _forward(cl, x, 64, channels_last=True, mode="inference"),
+        "plain-best (cl, b8)": lambda: _forward(cl, x, 8, channels_last=True, mode="inference"),
+        "plain-best (cl, b4)": lambda: _forward(cl, x, 4, channels_last=True, mode="inference"),
+        "folded (cl, b8)": lambda: _forward(folded, x, 8, channels_last=True, mode="inference"),
+        "traced (cl, b32)": lambda: _forward(traced, x, 32, channels_last=True, mode="inference"),
+        "layergain": lambda: extract_features(backbone, image_set, image_size=args.size),
+        "layergain eager": lambda: extract_features(backbone, image_set, image_size=args.size, engine="eager"),
+    }
+    for fn in methods.values():  # warm-up
+        torch.set_num_threads(default_threads)
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    for _ in range(args.repeats):
+        for name, fn in methods.items():
+            torch.set_num_threads(default_threads)
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    plain = min((k for k in med if k.startswith("plain-best")), key=med.get)
+    print(f"{len(x)} images at {args.size} px, EfficientNet-Lite0, torch {torch.__version__}, "
+          f"{default_threads} threads, median of {args.repeats}")
+    for name, t in med.items():
+        print(f"  {name:<22} {t:7.2f} s  {len(x) / t:6.1f} img/s")
+    print(f"naive / layergain         = {med['naive'] / med['layergain']:.2f}x  (target >= 1.4)")
+    print(f"layergain / {plain} = {med['layergain'] / med[plain]:.2f}x  (target <= 1.15)")
+    print(f"layergain / folded (cl, b8) = {med['layergain'] / med['folded (cl, b8)']:.2f}x")
+    print(f"layergain / traced        = {med['layergain'] / med['traced (cl, b32)']:.2f}x")
+    print(f"layergain eager / layergain = {med['layergain eager'] / med['layergain']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
