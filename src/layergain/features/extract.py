@@ -341,9 +341,10 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads, then restore the previous number.
 
-    After a forward pass, torch's OpenMP workers keep competing for the cores; numpy/scikit-learn
-    work that follows (probes, similarity) ran 5× slower here until torch was set to one thread
-    (measured in ``bench/probe.py``).
+    After a forward pass torch's OpenMP workers can keep competing for the cores with the
+    numpy/scikit-learn work that follows: in the pipeline on this project's loaded 2-core machine
+    one network's probes took 42 s before torch was set to one thread for them and 8 s after. On
+    a quiet machine a preceding forward pass alone did not slow the probes (``bench/probe.py``).
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
