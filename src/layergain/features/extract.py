@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Literal
 
@@ -280,27 +280,26 @@ def extract_features(
     n = len(image_set)
     if not collect and cache is None:
         raise InputValueError("`collect=False` needs a `cache` to store the features in.")
-    if cache is not None and engine != "eager":
-        # Complete under the requested engine's key: it ran before, no need to build it again.
-        config = feature_config(backbone, image_size=image_size, pooling=pooling, engine=engine)
+
+    def cached(engine_name: str) -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
+        config = feature_config(backbone, image_size=image_size, pooling=pooling, engine=engine_name)
+        if cache is None:
+            return config, {}, np.arange(n)
         if collect:
-            out, missing = cache.lookup(config_key(config), image_set.sha256, names)
-        else:
-            out, missing = {}, cache.missing(config_key(config), image_set.sha256)
-        if missing.size == 0:
-            backbone.engine = engine
-            return out
+            return config, *cache.lookup(config_key(config), image_set.sha256, names)
+        return config, {}, cache.missing(config_key(config), image_set.sha256)
+
+    # Complete under the requested engine's key: it ran before, no need to build it again.
+    config, out, missing = cached(engine)
+    if missing.size == 0:
+        backbone.engine = engine
+        return out
     backbone.module.to(device=device, memory_format=torch.channels_last).eval()  # in place
     engine_name, forward = _engine(backbone, pooling, engine, device, image_size)
-    config = feature_config(backbone, image_size=image_size, pooling=pooling, engine=engine_name)
-    key = config_key(config)
     backbone.engine = engine_name  # recorded for the caller (cache key, results attrs)
-    if cache is None:
-        out, missing = {}, np.arange(n)
-    elif collect:
-        out, missing = cache.lookup(key, image_set.sha256, names)
-    else:
-        out, missing = {}, cache.missing(key, image_set.sha256)
+    if engine_name != engine:  # fell back to eager: its own cache entry
+        config, out, missing = cached(engine_name)
+    key = config_key(config)
     if missing.size == 0:
         backbone.module.to("cpu")
         return out
