@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -15,6 +16,7 @@ from layergain.report.findings import run_findings
 from layergain.report.run_report import build_document, run_tables
 from layergain.report.summary import summarise_run
 from layergain.report.tables import latex_escape, to_latex
+from layergain.results.io import load_results
 
 FIGURES = ("accuracy_by_layer", "gain_by_layer", "similarity_by_layer", "cka_heatmap", "accuracy_vs_params")
 TABLES = ("per_layer", "per_layer_tests", "per_layer_metrics")
@@ -245,3 +247,24 @@ def test_report_without_groups_or_data_card(kather_results):
     md = to_markdown(build_document(ds))
     assert "without grouping (no patient or slide ids)" in md
     assert "No data card was found for `kather2016_sample`" in md
+
+
+def test_resolution_of_an_exact_grouped_test_is_stated():
+    """The committed Kather 2016 study is grouped by slide (10 slides): the sign-flip test enumerates
+    every sign pattern, so its smallest p-value is 2 / 2^10, and the findings say what that lets
+    Holm reach and which layers it holds back (unadjusted p <= 0.05, Holm-adjusted above)."""
+    path = Path(__file__).resolve().parents[2] / "reports" / "kather2016_crc_texture" / "results.nc"
+    ds = load_results(path)
+    attrs = ds["gain_p"].attrs
+    assert attrs["resampling_unit"] == "group" and int(attrs["exact"]) == 1
+    patterns = int(attrs["n_resamples"])
+    assert patterns == 2 ** int(ds.attrs["n_groups"])
+    floor, n_layers = 2 / patterns, ds.sizes["layer"]
+    assert float(ds["gain_p"].min()) == floor  # reached: the floor is real, not a bound on paper
+    text = _findings(ds)
+    assert f"no two-sided p-value falls below 2/{patterns} = {floor:.4f}" in text
+    assert f"Holm over {n_layers} layers below {floor * n_layers:.3f}" in text
+    held = (ds["gain_p"] <= 0.05) & (ds["gain_p_holm"] > 0.05)
+    assert int(held.sum()) > 0 and f"{int(held.sum())} layers (" in text
+    ds["gain_p"].attrs["exact"] = 0  # a Monte Carlo test: no such floor to state
+    assert "resolution is limited" not in _findings(ds)

@@ -316,9 +316,42 @@ def _files(a: dict) -> str:
     return "; files: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + size
 
 
+def _test_resolution(s: RunSummary) -> str | None:
+    """Say when an exact sign-flip test over few groups bounds what Holm can reach.
+
+    With G groups the exact test has 2^G sign patterns and no two-sided p-value below 2 / 2^G;
+    Holm multiplies the smallest by the number of layers. Said when that floor is within a
+    factor 10 of the level, with the layers it keeps from significance.
+    """
+    attrs = s.ds["gain_p"].attrs if "gain_p" in s.ds else {}
+    patterns = int(attrs.get("n_resamples", 0) or 0)
+    if not int(attrs.get("exact", 0) or 0) or attrs.get("resampling_unit") != "group" or patterns < 2:
+        return None
+    L = int(np.isfinite(s.p).sum())
+    floor = 2.0 / patterns
+    if floor * L <= s.alpha / 10:
+        return None
+    held = (np.nan_to_num(s.p, nan=1.0) <= s.alpha) & ~s.significant & ~s.significant_negative
+    groups = int(round(np.log2(patterns)))
+    text = (
+        f"**The test's resolution is limited by the number of groups**: the sign-flip test resamples "
+        f"{groups} groups (`{s.attrs.get('group_column', '')}`) exactly, {patterns} sign patterns, so no "
+        f"two-sided p-value falls below 2/{patterns} = {fmt.num(floor, 4)} and Holm over {L} layers "
+        f"below {fmt.num(floor * L, 3)}."
+    )
+    if held.any():
+        text += (
+            f" {_plural(int(held.sum()), 'layer')} ({layer_runs(s.layers, held)}) "
+            f"{'has' if held.sum() == 1 else 'have'} an unadjusted p ≤ {s.alpha:g} but not a Holm-adjusted one; "
+            "more groups (slides, patients) would resolve them."
+        )
+    return text
+
+
 def run_findings(s: RunSummary) -> list[str]:
     """The findings list of a run report, most important first."""
     items = _significance(s)
+    items += [t for t in (_test_resolution(s),) if t]
     items += [t for t in (_secondary(s), _trend(s), _sweet_spot(s)) if t]
     items += _random_baseline(s)
     items += [t for t in (_similarity(s),) if t]
