@@ -27,12 +27,16 @@ ARGS = ["--max-per-class", "6", "--seeds", "2", "--folds", "3", "--image-size", 
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    # SIGINT back to its default in the child, as for a command in a terminal: when the tests run
-    # as a background job of a non-interactive shell, SIGINT is ignored and children inherit that,
-    # so Python would never raise KeyboardInterrupt.
-    return subprocess.Popen([sys.executable, "-m", "layergain.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # SIGINT back to Python's default in the child, as for a command in a terminal: when the tests
+    # run as a background job of a non-interactive shell, SIGINT is ignored and children inherit
+    # that, so Python would never raise KeyboardInterrupt. (Set in the child's own code: a
+    # preexec_fn is unsafe in a process with threads.)
+    return subprocess.Popen([sys.executable, "-c", _START, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+_START = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "from layergain.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def _write_odd_images(root: Path) -> None:
@@ -178,3 +182,23 @@ def test_no_progress_bars_when_not_on_a_terminal_and_silence_with_quiet(tmp_path
     quiet = _cli(*args, "--quiet")
     out, err = quiet.communicate(timeout=300)
     assert quiet.returncode == 0 and out == "" and err == ""
+
+
+def test_a_lost_interrupt_still_publishes_nothing(tmp_path):
+    """Python drops a KeyboardInterrupt raised inside a __del__ ("Exception ignored"); the CLI's
+    handler also records the request, and the pipeline checks it before moving files into --out.
+    Here the request is recorded without any exception (as if it had been lost): nothing is published."""
+    from layergain import _interrupt
+    from layergain.pipeline import _write
+
+    results = load_results(Path(__file__).resolve().parents[1] / "reports" / "kather2016_sample" / "results.nc")
+    out = tmp_path / "out"
+    _interrupt.request()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _write(out, results, lambda message: None)
+    finally:
+        _interrupt.clear()
+    assert not out.exists() or not any(out.iterdir())
+    assert not list(tmp_path.glob(".out.staging-*"))
+    assert {p.name for p in _write(out, results, lambda message: None)} >= {"results.nc", "report.md"}

@@ -11,6 +11,7 @@ import shlex
 import sys
 
 from layergain import __version__
+from layergain import _interrupt as interrupt
 from layergain.errors import LayergainError
 
 __all__ = ["build_parser", "main"]
@@ -196,20 +197,27 @@ def _cmd_layers(args) -> int:
     return 0
 
 
-def _terminate(signum, frame):  # SIGTERM (kill, a batch system) cleans up like Ctrl-C
+def _interrupt(signum, frame):
+    """Ctrl-C, and SIGTERM (kill, a batch system), clean up alike; the request is also recorded, so it
+    still stops the run if this exception is lost in a ``__del__`` (see ``layergain._interrupt``)."""
+    interrupt.request()
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored (background jobs)
+        signal.signal(signal.SIGINT, _interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "report": _cmd_report,
                 "layers": _cmd_layers}
     try:
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        interrupt.check()  # an interrupt whose exception was lost still ends as one
+        return code
     except LayergainError as exc:
         message = str(exc).replace("\n", " ")
         print(f"layergain: error: {message}", file=sys.stderr)

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from layergain import __version__
+from layergain import _interrupt as interrupt
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, NotEnoughDataError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
@@ -655,6 +656,7 @@ def _write(out: Path, results: xr.Dataset, log: Log, name: str = "results.nc", r
     try:
         save_results(results, staging / name)
         (reports.write_report if report == "run" else reports.write_comparison_report)(results, staging)
+        interrupt.check()  # a Ctrl-C whose exception was lost still publishes nothing
         moved = []
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         # the results file last: its presence marks a complete run
