@@ -21,6 +21,7 @@ import xarray as xr
 
 from layergain import __version__
 from layergain import _interrupt as interrupt
+from layergain import schema as S
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, NotEnoughDataError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
@@ -34,7 +35,6 @@ from layergain.probes import (
     cross_val_probe,
     make_folds,
 )
-from layergain.results import schema as S
 from layergain.results.build import gain_dataset, probe_dataset
 from layergain.results.io import load_results, save_results
 from layergain.validation import check_choice, check_int, check_probability

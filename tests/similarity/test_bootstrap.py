@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layergain import schema as S
 from layergain.errors import InputValueError, NotEnoughDataError
-from layergain.results.schema import BOOT
 from layergain.similarity import bootstrap_cka, debiased_cka, linear_cka
 from layergain.similarity.bootstrap import _draw_weights, _WeightedGrams
 
@@ -96,7 +96,7 @@ def test_reproducible_and_labelled(seed: int) -> None:
     a = bootstrap_cka(x, y, n_boot=5, seed=seed)
     b = bootstrap_cka(x, y, n_boot=5, seed=np.random.default_rng(seed))
     np.testing.assert_array_equal(a.values, b.values)
-    assert a.dims == (BOOT,) and a.attrs["seed"] == seed and a.attrs["method"] == "exclude-duplicates"
+    assert a.dims == (S.BOOT,) and a.attrs["seed"] == seed and a.attrs["method"] == "exclude-duplicates"
     assert "seed" not in b.attrs and a.attrs["n_undefined"] == 0
     c = bootstrap_cka(x, y, n_boot=5, seed=seed, method="subsample")
     assert c.attrs["subsample_size"] == 15

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
-from layergain.results.schema import LAYER_OTHER, LAYER_PRETRAINED
 from layergain.similarity import cka_matrix, debiased_cka, linear_cka
 
 WIDTHS = [8, 3, 16, 40]
@@ -24,8 +24,8 @@ def test_equals_pairwise_function(seed: int, n: int, kind: str, fn) -> None:
     base = rng.standard_normal((n, 6))
     xs, ys = _layers(rng, n, WIDTHS, base), _layers(rng, n, WIDTHS[::-1], base)
     m = cka_matrix(xs, ys, kind=kind)
-    assert m.dims == (LAYER_PRETRAINED, LAYER_OTHER)
-    assert list(m[LAYER_PRETRAINED].values) == list(xs) and list(m[LAYER_OTHER].values) == list(ys)
+    assert m.dims == (S.LAYER_PRETRAINED, S.LAYER_OTHER)
+    assert list(m[S.LAYER_PRETRAINED].values) == list(xs) and list(m[S.LAYER_OTHER].values) == list(ys)
     expected = np.array([[fn(a, b) for b in ys.values()] for a in xs.values()])
     np.testing.assert_allclose(m.values, expected, rtol=1e-9, atol=1e-12)
     assert m.attrs["kind"] == kind and m.attrs["n_images"] == n

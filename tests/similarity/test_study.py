@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError
-from layergain.results.schema import (
-    INIT,
-    LAYER,
-    LAYER_OTHER,
-    LAYER_PRETRAINED,
-    PAIR,
-    PRETRAINED,
-    random_init_name,
-)
 from layergain.similarity import (
     MEASURES,
     cka_matrix,
@@ -35,9 +27,9 @@ LAYERS = [f"block{i}" for i in range(len(WIDTHS))]
 
 def _features(rng: np.random.Generator, n: int, seeds: int = 3, dtype=np.float64) -> dict[str, dict[str, np.ndarray]]:
     base = {layer: rng.standard_normal((n, w)) for layer, w in zip(LAYERS, WIDTHS)}
-    out = {PRETRAINED: base}
+    out = {S.PRETRAINED: base}
     for s in range(seeds):
-        out[random_init_name(s)] = {
+        out[S.random_init_name(s)] = {
             layer: b @ rng.standard_normal((w, w)) * 0.5 + rng.standard_normal((n, w)) for (layer, b), w in zip(base.items(), WIDTHS)
         }
     return {i: {k: v.astype(dtype) for k, v in f.items()} for i, f in out.items()}
@@ -55,23 +47,23 @@ FUNCTIONS = {
 def test_values_equal_the_pairwise_functions(seed: int) -> None:
     feats = _features(np.random.default_rng(seed), 120)
     ds = layer_similarity(feats)
-    randoms = [random_init_name(s) for s in range(3)]
-    assert list(ds[INIT].values) == randoms and list(ds[LAYER].values) == LAYERS
-    assert list(ds[PAIR].values) == ["random-0|random-1", "random-0|random-2", "random-1|random-2"]
+    randoms = [S.random_init_name(s) for s in range(3)]
+    assert list(ds[S.INIT].values) == randoms and list(ds[S.LAYER].values) == LAYERS
+    assert list(ds[S.PAIR].values) == ["random-0|random-1", "random-0|random-2", "random-1|random-2"]
     assert list(ds["pair_first"].values) == ["random-0", "random-0", "random-1"]
     for name, fn in FUNCTIONS.items():
-        assert ds[name].dims == (INIT, LAYER) and ds[name + "_rr"].dims == (PAIR, LAYER)
+        assert ds[name].dims == (S.INIT, S.LAYER) and ds[name + "_rr"].dims == (S.PAIR, S.LAYER)
         for layer in LAYERS:
             for init in randoms:
-                got = float(ds[name].sel({INIT: init, LAYER: layer}))
-                assert got == pytest.approx(fn(feats[PRETRAINED][layer], feats[init][layer]), rel=1e-8), (name, init, layer)
-            got = float(ds[name + "_rr"].sel({PAIR: "random-0|random-2", LAYER: layer}))
+                got = float(ds[name].sel({S.INIT: init, S.LAYER: layer}))
+                assert got == pytest.approx(fn(feats[S.PRETRAINED][layer], feats[init][layer]), rel=1e-8), (name, init, layer)
+            got = float(ds[name + "_rr"].sel({S.PAIR: "random-0|random-2", S.LAYER: layer}))
             assert got == pytest.approx(fn(feats["random-0"][layer], feats["random-2"][layer]), rel=1e-8)
     for name, kind in (("cka_matrix", "linear"), ("cka_debiased_matrix", "debiased")):
-        assert ds[name].dims == (INIT, LAYER_PRETRAINED, LAYER_OTHER)
+        assert ds[name].dims == (S.INIT, S.LAYER_PRETRAINED, S.LAYER_OTHER)
         for init in randoms:
-            expected = cka_matrix(feats[PRETRAINED], feats[init], kind=kind).values
-            np.testing.assert_allclose(ds[name].sel({INIT: init}).values, expected, rtol=1e-9)
+            expected = cka_matrix(feats[S.PRETRAINED], feats[init], kind=kind).values
+            np.testing.assert_allclose(ds[name].sel({S.INIT: init}).values, expected, rtol=1e-9)
         assert json.loads(ds[name].attrs["nan_reason"]) == {}
 
 
@@ -89,27 +81,27 @@ def test_nan_with_reasons_never_aborts(seed: int) -> None:
     feats["random-1"]["block1"][3, 2] = np.nan
     ds = layer_similarity(feats, keep=0.999)
     why = json.loads(ds["svcca"].attrs["nan_reason"])
-    assert np.isnan(ds["svcca"].sel({LAYER: "block3"})).all()
+    assert np.isnan(ds["svcca"].sel({S.LAYER: "block3"})).all()
     assert "n_images - 1 = 39 is less than" in why["block3"]["random-0"]
-    assert np.isnan(ds["cka_linear"].sel({INIT: "random-1", LAYER: "block1"}))
-    assert not np.isnan(ds["cka_linear"].sel({INIT: "random-0", LAYER: "block1"}))
+    assert np.isnan(ds["cka_linear"].sel({S.INIT: "random-1", S.LAYER: "block1"}))
+    assert not np.isnan(ds["cka_linear"].sel({S.INIT: "random-0", S.LAYER: "block1"}))
     assert "NaN or infinite" in json.loads(ds["cka_linear"].attrs["nan_reason"])["block1"]["random-1"]
     rr_why = json.loads(ds["cka_linear_rr"].attrs["nan_reason"])["block1"]
     assert "random-1" in rr_why
-    assert np.isnan(ds["cka_linear_rr"].sel({PAIR: "random-0|random-1", LAYER: "block1"}))
-    assert not np.isnan(ds["cka_linear_rr"].sel({PAIR: "random-0|random-2", LAYER: "block1"}))
-    assert np.isnan(ds["cka_matrix"].sel({INIT: "random-1", LAYER_OTHER: "block1"})).all()
+    assert np.isnan(ds["cka_linear_rr"].sel({S.PAIR: "random-0|random-1", S.LAYER: "block1"}))
+    assert not np.isnan(ds["cka_linear_rr"].sel({S.PAIR: "random-0|random-2", S.LAYER: "block1"}))
+    assert np.isnan(ds["cka_matrix"].sel({S.INIT: "random-1", S.LAYER_OTHER: "block1"})).all()
     assert "block1" in json.loads(ds["cka_matrix"].attrs["nan_reason"])
-    assert np.isfinite(ds["cka_matrix"].sel({INIT: "random-0"})).all()
+    assert np.isfinite(ds["cka_matrix"].sel({S.INIT: "random-0"})).all()
 
 
 def test_pretrained_layer_invalid() -> None:
     feats = _features(np.random.default_rng(0), 30)
-    feats[PRETRAINED]["block0"][:] = 1.0
+    feats[S.PRETRAINED]["block0"][:] = 1.0
     ds = layer_similarity(feats, measures=("cka_linear", "cka_matrix"))
-    assert np.isnan(ds["cka_linear"].sel({LAYER: "block0"})).all()
-    assert "constant across images" in json.loads(ds["cka_linear"].attrs["nan_reason"])["block0"][PRETRAINED]
-    assert np.isnan(ds["cka_matrix"].sel({LAYER_PRETRAINED: "block0"})).all()
+    assert np.isnan(ds["cka_linear"].sel({S.LAYER: "block0"})).all()
+    assert "constant across images" in json.loads(ds["cka_linear"].attrs["nan_reason"])["block0"][S.PRETRAINED]
+    assert np.isnan(ds["cka_matrix"].sel({S.LAYER_PRETRAINED: "block0"})).all()
 
 
 def test_netcdf_round_trip(tmp_path, seed: int) -> None:
@@ -124,7 +116,7 @@ def test_netcdf_round_trip(tmp_path, seed: int) -> None:
 
 def test_one_random_init_has_no_references() -> None:
     ds = layer_similarity(_features(np.random.default_rng(0), 40, seeds=1), measures=("cka_debiased",))
-    assert "cka_debiased_rr" not in ds and PAIR not in ds.dims
+    assert "cka_debiased_rr" not in ds and S.PAIR not in ds.dims
     assert ds["cka_debiased"].shape == (1, len(LAYERS))
 
 
@@ -148,11 +140,11 @@ def test_torch_features() -> None:
 def test_errors() -> None:
     feats = _features(np.random.default_rng(0), 20)
     with pytest.raises(InputValueError, match="no pretrained network 'pretrained'.*`pretrained=`"):
-        layer_similarity({k: v for k, v in feats.items() if k != PRETRAINED})
+        layer_similarity({k: v for k, v in feats.items() if k != S.PRETRAINED})
     with pytest.raises(InputValueError, match="at least one random init"):
-        layer_similarity({PRETRAINED: feats[PRETRAINED]})
+        layer_similarity({S.PRETRAINED: feats[S.PRETRAINED]})
     with pytest.raises(InputValueError, match="same layers in the same order"):
-        layer_similarity({PRETRAINED: feats[PRETRAINED], "random-0": dict(reversed(feats["random-0"].items()))})
+        layer_similarity({S.PRETRAINED: feats[S.PRETRAINED], "random-0": dict(reversed(feats["random-0"].items()))})
     short = {k: dict(v) for k, v in feats.items()}
     short["random-2"]["block2"] = short["random-2"]["block2"][:-1]
     with pytest.raises(InputValueError, match="same images, got image counts"):

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import xarray as xr
 
-from layergain.results import schema as S
+from layergain import schema as S
 
 __all__ = ["displayable", "gain_dataset", "probe_dataset"]
 

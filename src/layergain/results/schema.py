@@ -1,34 +1,6 @@
-"""Names of dimensions, coordinates and variables of layergain results.
-
-Every stage uses these constants, so a name is spelled in one place. The variables of a run are
-listed in the README ("Results schema"); those of a comparison in :mod:`layergain.results.comparison`.
-"""
+"""Former home of the schema constants, kept so that old imports work: see :mod:`layergain.schema`."""
 
 from __future__ import annotations
 
-# Dimensions
-DATASET = "dataset"
-INIT = "init"
-LAYER = "layer"
-IMAGE = "image"
-FOLD = "fold"
-REPEAT = "repeat"
-BOUND = "bound"
-BOOT = "boot"
-CLASS = "class"
-PAIR = "pair"  # a pair of random seeds (random-vs-random reference)
-SET_PAIR = "set_pair"  # a pair of image sets in a comparison
-LAYER_PRETRAINED = "layer_pretrained"
-LAYER_OTHER = "layer_other"
-
-# Values along dimensions
-PRETRAINED = "pretrained"
-RANDOM_PREFIX = "random-"
-LOWER = "lower"
-UPPER = "upper"
-BOUNDS = (LOWER, UPPER)
-
-
-def random_init_name(seed: int) -> str:
-    """Name of the random network with ``seed`` along the ``init`` dimension."""
-    return f"{RANDOM_PREFIX}{seed}"
+from layergain.schema import *  # noqa: F403
+from layergain.schema import __all__  # noqa: F401

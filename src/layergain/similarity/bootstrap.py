@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from layergain import schema as S
 from layergain.errors import InputValueError
-from layergain.results.schema import BOOT
 from layergain.similarity._backend import NumpyOps
 from layergain.similarity.cka import check_debiased_rows, n_rows, prepare_pair
 from layergain.validation import check_choice, check_int
@@ -153,7 +153,7 @@ def bootstrap_cka(
         attrs["subsample_size"] = m
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         attrs["seed"] = int(seed)
-    return xr.DataArray(draws, dims=(BOOT,), coords={BOOT: np.arange(n_boot)}, name="cka_boot", attrs=attrs)
+    return xr.DataArray(draws, dims=(S.BOOT,), coords={S.BOOT: np.arange(n_boot)}, name="cka_boot", attrs=attrs)
 
 
 def _subsample_size(size: int | None, n: int) -> int:

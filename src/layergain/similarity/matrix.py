@@ -8,8 +8,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError
-from layergain.results.schema import LAYER_OTHER, LAYER_PRETRAINED
 from layergain.similarity._backend import NumpyOps, ops_for
 from layergain.similarity._hsic import hsic_tables
 from layergain.similarity.cka import check_debiased_rows, common_float, n_rows, undefined_debiased
@@ -135,8 +135,8 @@ def cka_matrix(
                 raise undefined_debiased(f"{label}[{names[bad[0]]!r}]", float(h[bad[0]]), tables.n)
     return xr.DataArray(
         values,
-        dims=(LAYER_PRETRAINED, LAYER_OTHER),
-        coords={LAYER_PRETRAINED: names_x, LAYER_OTHER: names_y},
+        dims=(S.LAYER_PRETRAINED, S.LAYER_OTHER),
+        coords={S.LAYER_PRETRAINED: names_x, S.LAYER_OTHER: names_y},
         name="cka_matrix" if kind == "linear" else "cka_debiased_matrix",
         attrs={"kind": kind, "method": METHODS[kind], "n_images": int(tables.n)},
     )

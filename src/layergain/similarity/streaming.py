@@ -33,8 +33,8 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from layergain import schema as S
 from layergain.errors import InputValueError
-from layergain.results.schema import LAYER_OTHER, LAYER_PRETRAINED
 from layergain.similarity._backend import NumpyOps
 from layergain.similarity._hsic import unbiased_hsic
 from layergain.similarity.cka import check_debiased_rows, common_float, undefined_debiased
@@ -176,8 +176,8 @@ class StreamingCKAMatrix:
             values = self._debiased(x, y, n)
         return xr.DataArray(
             values,
-            dims=(LAYER_PRETRAINED, LAYER_OTHER),
-            coords={LAYER_PRETRAINED: x.names, LAYER_OTHER: y.names},
+            dims=(S.LAYER_PRETRAINED, S.LAYER_OTHER),
+            coords={S.LAYER_PRETRAINED: x.names, S.LAYER_OTHER: y.names},
             name="cka_matrix" if kind == "linear" else "cka_debiased_matrix",
             attrs={"kind": kind, "method": METHODS[kind], "n_images": n, "streaming": 1},
         )

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError, LayergainError
-from layergain.results.schema import INIT, LAYER, LAYER_OTHER, LAYER_PRETRAINED, PAIR, PRETRAINED
 from layergain.similarity._backend import NumpyOps, ops_for
 from layergain.similarity._hsic import hsic_tables
 from layergain.similarity.cca import Directions, canonical, check_directions, check_keep, directions
@@ -47,7 +47,7 @@ Progress = Callable[[int, int, str], object]
 def layer_similarity(
     features: Mapping[str, Mapping[str, Any]],
     *,
-    pretrained: str = PRETRAINED,
+    pretrained: str = S.PRETRAINED,
     measures: Sequence[str] = MEASURES,
     keep: float = 0.99,
     bandwidth: Any = "median",
@@ -141,10 +141,10 @@ def layer_similarity(
     if progress is not None and matrices:
         progress(total, total, "cross-layer CKA matrices")
     for m, values in stacked.items():
-        ds[m] = ((INIT, LAYER_PRETRAINED, LAYER_OTHER), values)
+        ds[m] = ((S.INIT, S.LAYER_PRETRAINED, S.LAYER_OTHER), values)
         ds[m].attrs = _attrs(m, "pretrained layer vs every layer of each random init", reasons[m], keep, bandwidth)
     if matrices:
-        ds = ds.assign_coords({LAYER_PRETRAINED: layers, LAYER_OTHER: layers})
+        ds = ds.assign_coords({S.LAYER_PRETRAINED: layers, S.LAYER_OTHER: layers})
     ds.attrs.update(
         {
             "similarity_pretrained": pretrained,
@@ -338,21 +338,21 @@ def _per_layer_dataset(
     bandwidth: Any,
 ) -> xr.Dataset:
     randoms = inits[1:]
-    ds = xr.Dataset(coords={INIT: randoms, LAYER: layers})
+    ds = xr.Dataset(coords={S.INIT: randoms, S.LAYER: layers})
     if pairs:
         ds = ds.assign_coords(
             {
-                PAIR: [inits[a] + PAIR_SEPARATOR + inits[b] for a, b in pairs],
-                "pair_first": (PAIR, [inits[a] for a, _ in pairs]),
-                "pair_second": (PAIR, [inits[b] for _, b in pairs]),
+                S.PAIR: [inits[a] + PAIR_SEPARATOR + inits[b] for a, b in pairs],
+                "pair_first": (S.PAIR, [inits[a] for a, _ in pairs]),
+                "pair_second": (S.PAIR, [inits[b] for _, b in pairs]),
             }
         )
     for m, t in tables.items():
-        ds[m] = ((INIT, LAYER), t[:, 0, 1:].T.copy())
+        ds[m] = ((S.INIT, S.LAYER), t[:, 0, 1:].T.copy())
         ds[m].attrs = _attrs(m, "pretrained vs each random init, same layer", _only(reasons[m], inits), keep, bandwidth)
         if pairs:
             rr = np.stack([t[:, a, b] for a, b in pairs])
-            ds[m + "_rr"] = ((PAIR, LAYER), rr)
+            ds[m + "_rr"] = ((S.PAIR, S.LAYER), rr)
             names = [inits[a] + PAIR_SEPARATOR + inits[b] for a, b in pairs]
             ds[m + "_rr"].attrs = _attrs(m, "random vs random (reference), same layer",
                                          _only(reasons[m], names + randoms), keep, bandwidth)
