@@ -32,6 +32,7 @@ from layergain.stats.tests import (
     per_image_differences,
     sign_flip_test,
 )
+from layergain.stats.study import gain_statistics, sweet_spot_noninferior
 from layergain.stats.trend import DepthTrend, depth_trend
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "corrected_resampled_ttest",
     "depth_trend",
     "gain_effect_sizes",
+    "gain_statistics",
     "interaction_test",
     "mcnemar_tests",
     "per_image_differences",
