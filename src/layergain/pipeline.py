@@ -37,6 +37,7 @@ from layergain.probes import (
 )
 from layergain.results.build import gain_dataset, probe_dataset
 from layergain.results.io import load_results, save_results
+from layergain.similarity import study_similarity
 from layergain.validation import check_choice, check_int, check_probability
 
 __all__ = ["RunConfig", "RunOutput", "compare", "extract", "run"]
@@ -193,7 +194,7 @@ def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, l
         timings["probes"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        similarity = _similarity(store, inits, log)
+        similarity = study_similarity(store, inits, log=log)
         timings["similarity"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -340,67 +341,6 @@ def _probe_all(config, image_set, store: FeatureStore, inits, layers, folds, log
     )
     log(f"probes: {len(inits) * len(layers) * folds.shape[0] * config.folds} fits, {not_converged} not converged")
     return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
-
-
-SIMILARITY_BLOCK = 2048  # images per block of the streamed cross-layer CKA matrices
-RBF_MAX_IMAGES = 10_000  # above this, RBF CKA (N x N kernels) is stored as NaN with its reason
-
-
-def _similarity(store: FeatureStore, inits: list[str], log: Log) -> xr.Dataset:
-    """Per-layer similarity one layer at a time, cross-layer matrices streamed over image blocks."""
-    from layergain.similarity import MEASURES, layer_similarity
-
-    per_layer = [m for m in MEASURES if not m.endswith("matrix")]
-    big = len(store.sha256) > RBF_MAX_IMAGES
-    if big:  # an N x N kernel per network: 20 GB at 50 000 images
-        per_layer.remove("cka_rbf")
-    parts = [
-        layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=per_layer)
-        for layer in store.layers
-    ]
-    ds = xr.concat(parts, dim=S.LAYER, combine_attrs="override")
-    for name in ds.data_vars:  # each part knows the NaN reasons of its own layer
-        reasons = {}
-        for part in parts:
-            reasons.update(json.loads(part[name].attrs.get("nan_reason", "{}")))
-        ds[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
-    if big:
-        why = (f"RBF CKA needs an N x N kernel per network; with {len(store.sha256)} images it is not computed "
-               f"above {RBF_MAX_IMAGES} images (use a --max-per-class subset for it)")
-        for name, like in (("cka_rbf", "cka_linear"), ("cka_rbf_rr", "cka_linear_rr")):
-            if like in ds:
-                ds[name] = xr.full_like(ds[like], np.nan)
-                ds[name].attrs = {"long_name": "RBF CKA", "nan_reason": json.dumps({"all layers": why})}
-    ds = ds.merge(_cka_matrices(store, inits))
-    log("similarity: done")
-    return ds
-
-
-def _cka_matrices(store: FeatureStore, inits: list[str]) -> xr.Dataset:
-    """Pretrained × random cross-layer CKA (linear and debiased) per random init, streamed."""
-    from layergain.similarity import StreamingCKAMatrix
-
-    randoms = inits[1:]
-    acc = {init: StreamingCKAMatrix() for init in randoms}
-    for block in store.blocks(SIMILARITY_BLOCK):
-        xs = store.rows(inits[0], block)
-        for init in randoms:
-            acc[init].update(xs, store.rows(init, block))
-    out = {}
-    for kind, name in (("linear", "cka_matrix"), ("debiased", "cka_debiased_matrix")):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mats = [acc[init].cka_matrix(kind=kind) for init in randoms]
-        da = xr.concat(mats, dim=xr.DataArray(randoms, dims=S.INIT, name=S.INIT), combine_attrs="override")
-        bad = {str(layer): "constant features: CKA undefined" for layer in store.layers
-               if np.isnan(da.sel({S.LAYER_PRETRAINED: layer}).values).all()}
-        da.attrs = {
-            "long_name": f"{'linear' if kind == 'linear' else 'debiased'} CKA, pretrained layer vs every layer of each random init",
-            "method": da.attrs.get("method", ""),
-            "streaming_block": SIMILARITY_BLOCK,
-            "nan_reason": json.dumps(bad, sort_keys=True),
-        }
-        out[name] = da
-    return xr.Dataset(out)
 
 
 def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr.Dataset:

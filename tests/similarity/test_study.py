@@ -1,4 +1,5 @@
-"""layer_similarity: the values of the pairwise functions, labelled, NaN with reasons, netCDF-safe."""
+"""layer_similarity and study_similarity: the values of the pairwise functions, labelled, NaN with reasons,
+netCDF-safe."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from layergain.similarity import (
     linear_cka,
     pwcca,
     rbf_cka,
+    study,
+    study_similarity,
     svcca,
 )
 
@@ -59,12 +62,6 @@ def test_values_equal_the_pairwise_functions(seed: int) -> None:
                 assert got == pytest.approx(fn(feats[S.PRETRAINED][layer], feats[init][layer]), rel=1e-8), (name, init, layer)
             got = float(ds[name + "_rr"].sel({S.PAIR: "random-0|random-2", S.LAYER: layer}))
             assert got == pytest.approx(fn(feats["random-0"][layer], feats["random-2"][layer]), rel=1e-8)
-    for name, kind in (("cka_matrix", "linear"), ("cka_debiased_matrix", "debiased")):
-        assert ds[name].dims == (S.INIT, S.LAYER_PRETRAINED, S.LAYER_OTHER)
-        for init in randoms:
-            expected = cka_matrix(feats[S.PRETRAINED], feats[init], kind=kind).values
-            np.testing.assert_allclose(ds[name].sel({S.INIT: init}).values, expected, rtol=1e-9)
-        assert json.loads(ds[name].attrs["nan_reason"]) == {}
 
 
 def test_float32_features(seed: int) -> None:
@@ -90,18 +87,14 @@ def test_nan_with_reasons_never_aborts(seed: int) -> None:
     assert "random-1" in rr_why
     assert np.isnan(ds["cka_linear_rr"].sel({S.PAIR: "random-0|random-1", S.LAYER: "block1"}))
     assert not np.isnan(ds["cka_linear_rr"].sel({S.PAIR: "random-0|random-2", S.LAYER: "block1"}))
-    assert np.isnan(ds["cka_matrix"].sel({S.INIT: "random-1", S.LAYER_OTHER: "block1"})).all()
-    assert "block1" in json.loads(ds["cka_matrix"].attrs["nan_reason"])
-    assert np.isfinite(ds["cka_matrix"].sel({S.INIT: "random-0"})).all()
 
 
 def test_pretrained_layer_invalid() -> None:
     feats = _features(np.random.default_rng(0), 30)
     feats[S.PRETRAINED]["block0"][:] = 1.0
-    ds = layer_similarity(feats, measures=("cka_linear", "cka_matrix"))
+    ds = layer_similarity(feats, measures=("cka_linear",))
     assert np.isnan(ds["cka_linear"].sel({S.LAYER: "block0"})).all()
     assert "constant across images" in json.loads(ds["cka_linear"].attrs["nan_reason"])["block0"][S.PRETRAINED]
-    assert np.isnan(ds["cka_matrix"].sel({S.LAYER_PRETRAINED: "block0"})).all()
 
 
 def test_netcdf_round_trip(tmp_path, seed: int) -> None:
@@ -123,11 +116,11 @@ def test_one_random_init_has_no_references() -> None:
 def test_selected_measures_and_progress() -> None:
     calls = []
     ds = layer_similarity(
-        _features(np.random.default_rng(0), 40), measures=("svcca", "cka_matrix"), progress=lambda *a: calls.append(a)
+        _features(np.random.default_rng(0), 40), measures=("svcca",), progress=lambda *a: calls.append(a)
     )
-    assert set(ds.data_vars) == {"svcca", "svcca_rr", "cka_matrix"}
-    assert [c[:2] for c in calls] == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
-    assert json.loads(ds.attrs["similarity_measures"]) == ["svcca", "cka_matrix"]
+    assert set(ds.data_vars) == {"svcca", "svcca_rr"}
+    assert [c[:2] for c in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert json.loads(ds.attrs["similarity_measures"]) == ["svcca"]
 
 
 def test_torch_features() -> None:
@@ -151,9 +144,63 @@ def test_errors() -> None:
         layer_similarity(short)
     with pytest.raises(InputValueError, match="`measures` must be a non-empty selection"):
         layer_similarity(feats, measures=("cka",))
+    with pytest.raises(InputValueError, match="`measures` must be a non-empty selection.*got \\['cka_matrix'\\]"):
+        layer_similarity(feats, measures=("cka_matrix",))  # the cross-layer matrices: cka_matrix, study_similarity
     with pytest.raises(InputTypeError, match="`features` must be a mapping init name"):
         layer_similarity([feats])
     with pytest.raises(InputValueError, match=r"`keep` must lie in \(0, 1\]"):
         layer_similarity(feats, keep=2.0)
     with pytest.raises(InputValueError, match="`bandwidth` must be positive"):
         layer_similarity(feats, bandwidth=0.0)
+
+
+class _MemoryStore:
+    """The part of a FeatureStore that study_similarity reads, over arrays in memory."""
+
+    def __init__(self, feats: dict[str, dict[str, np.ndarray]]) -> None:
+        self.feats = feats
+        self.layers = tuple(LAYERS)
+        self.sha256 = tuple(str(i) for i in range(len(feats[S.PRETRAINED][LAYERS[0]])))
+
+    def layer(self, init: str, layer: str) -> np.ndarray:
+        return self.feats[init][layer]
+
+    def rows(self, init: str, index: np.ndarray) -> dict[str, np.ndarray]:
+        return {layer: self.feats[init][layer][index] for layer in self.layers}
+
+    def blocks(self, size: int) -> list[np.ndarray]:
+        n = len(self.sha256)
+        return [np.arange(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def test_study_similarity_per_layer_and_streamed_matrices(monkeypatch, seed: int) -> None:
+    """Per layer as layer_similarity on all layers at once; matrices streamed in blocks as cka_matrix."""
+    monkeypatch.setattr(study, "SIMILARITY_BLOCK", 16)  # 40 images: 3 blocks
+    feats = _features(np.random.default_rng(seed), 40)  # too few for SVCCA at block3: NaN with a reason
+    inits = [S.PRETRAINED, "random-0", "random-1", "random-2"]
+    logged = []
+    ds = study_similarity(_MemoryStore(feats), inits, log=logged.append)
+    assert logged == ["similarity: done"]
+    whole = layer_similarity(feats)
+    for name in whole.data_vars:
+        xr.testing.assert_allclose(ds[name], whole[name])
+        assert json.loads(ds[name].attrs["nan_reason"]) == json.loads(whole[name].attrs["nan_reason"])
+    assert "n_images - 1 = 39 is less than" in json.loads(ds["svcca"].attrs["nan_reason"])["block3"]["random-0"]
+    for name, kind in (("cka_matrix", "linear"), ("cka_debiased_matrix", "debiased")):
+        assert ds[name].dims == (S.INIT, S.LAYER_PRETRAINED, S.LAYER_OTHER)
+        assert ds[name].attrs["streaming_block"] == 16
+        assert json.loads(ds[name].attrs["nan_reason"]) == {}
+        for init in inits[1:]:
+            expected = cka_matrix(feats[S.PRETRAINED], feats[init], kind=kind).values
+            np.testing.assert_allclose(ds[name].sel({S.INIT: init}).values, expected, rtol=1e-9)
+
+
+def test_study_similarity_many_images(monkeypatch) -> None:
+    """Above RBF_MAX_IMAGES, RBF CKA (an N x N kernel per network) is NaN with its reason."""
+    monkeypatch.setattr(study, "RBF_MAX_IMAGES", 30)
+    feats = _features(np.random.default_rng(0), 40)
+    ds = study_similarity(_MemoryStore(feats), list(feats))
+    for name in ("cka_rbf", "cka_rbf_rr"):
+        assert np.isnan(ds[name]).all()
+        assert "not computed above 30 images" in json.loads(ds[name].attrs["nan_reason"])["all layers"]
+    assert np.isfinite(ds["cka_linear"].sel({S.LAYER: "block1"})).all()

@@ -2,14 +2,16 @@
 
 Pure functions on arrays of shape (n_images, n_units) -- numpy arrays or torch tensors (torch is
 never imported here; tensors on an accelerator stay there for the CKA products). Each returns a
-float; :func:`cka_matrix` and :func:`layer_similarity` return labelled xarray objects.
+float; :func:`cka_matrix`, :func:`layer_similarity` and :func:`study_similarity` return labelled
+xarray objects.
 
 - :func:`linear_cka`, :func:`debiased_cka`, :func:`rbf_cka`
 - :func:`cca`, :func:`svcca`, :func:`pwcca`, :func:`canonical_correlations`
 - :func:`cka_matrix`: every layer of one network against every layer of another
 - :class:`StreamingCKA`, :class:`StreamingCKAMatrix`: the same over minibatches of images
 - :func:`bootstrap_cka`: bootstrap draws that duplicated images do not inflate
-- :func:`layer_similarity`: every measure of a run, with random-vs-random references
+- :func:`layer_similarity`: every per-layer measure of a run, with random-vs-random references
+- :func:`study_similarity`: the similarity stage of a run, streamed from its cached features
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from layergain.similarity.cca import canonical_correlations, cca, pwcca, svcca
 from layergain.similarity.cka import debiased_cka, linear_cka, rbf_cka
 from layergain.similarity.matrix import cka_matrix
 from layergain.similarity.streaming import StreamingCKA, StreamingCKAMatrix
-from layergain.similarity.study import MEASURES, PAIR_SEPARATOR, layer_similarity
+from layergain.similarity.study import MEASURES, PAIR_SEPARATOR, layer_similarity, study_similarity
 
 __all__ = [
     "MEASURES",
@@ -35,5 +37,6 @@ __all__ = [
     "linear_cka",
     "pwcca",
     "rbf_cka",
+    "study_similarity",
     "svcca",
 ]

@@ -1,9 +1,13 @@
 r"""Every similarity measure of a run: pretrained vs each random init, random vs random, per layer.
 
-:func:`layer_similarity` is what the pipeline calls once features are extracted. It never aborts
-for one layer's measure: a value that cannot be computed (too few images for SVCCA, a collapsed
-layer, NaN features) is stored as NaN and the reason goes into the variable's ``nan_reason``
-attribute.
+- :func:`layer_similarity`: the per-layer measures on arrays in memory.
+- :func:`study_similarity`: the similarity stage of a run, read from the feature cache one layer at
+  a time (through :func:`layer_similarity`) and, for the cross-layer CKA matrices, one block of
+  images at a time (:class:`~layergain.similarity.StreamingCKAMatrix`).
+
+Neither aborts for one layer's measure: a value that cannot be computed (too few images for SVCCA,
+a collapsed layer, NaN features) is stored as NaN and the reason goes into the variable's
+``nan_reason`` attribute.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -23,8 +27,17 @@ from layergain.similarity._hsic import hsic_tables
 from layergain.similarity.cca import Directions, canonical, check_directions, check_keep, directions
 from layergain.similarity.cka import check_bandwidth, common_float, rbf_gram_centred
 from layergain.similarity.matrix import METHODS
+from layergain.similarity.streaming import StreamingCKAMatrix
 
-__all__ = ["MEASURES", "PAIR_SEPARATOR", "layer_similarity"]
+__all__ = [
+    "MEASURES",
+    "PAIR_SEPARATOR",
+    "RBF_MAX_IMAGES",
+    "SIMILARITY_BLOCK",
+    "FeatureSource",
+    "layer_similarity",
+    "study_similarity",
+]
 
 #: Every measure :func:`layer_similarity` can compute (the names of its output variables).
 MEASURES: tuple[str, ...] = (
@@ -33,15 +46,29 @@ MEASURES: tuple[str, ...] = (
     "cka_rbf",
     "svcca",
     "pwcca",
-    "cka_matrix",
-    "cka_debiased_matrix",
 )
-_PER_LAYER = ("cka_linear", "cka_debiased", "cka_rbf", "svcca", "pwcca")
-_MATRICES = ("cka_matrix", "cka_debiased_matrix")
 #: Joins the two random inits of a random-vs-random pair: "random-0|random-1".
 PAIR_SEPARATOR = "|"
+#: Images per block of the streamed cross-layer CKA matrices of :func:`study_similarity`.
+SIMILARITY_BLOCK = 2048
+#: Above this many images :func:`study_similarity` stores RBF CKA (an N x N kernel per network) as NaN.
+RBF_MAX_IMAGES = 10_000
 
 Progress = Callable[[int, int, str], object]
+Log = Callable[[str], object]
+
+
+class FeatureSource(Protocol):
+    """What :func:`study_similarity` reads: :class:`layergain.features.FeatureStore` or alike."""
+
+    sha256: tuple
+    layers: tuple
+
+    def layer(self, init: str, layer: str) -> Any: ...
+
+    def rows(self, init: str, index: np.ndarray) -> Mapping[str, Any]: ...
+
+    def blocks(self, size: int) -> list[np.ndarray]: ...
 
 
 def layer_similarity(
@@ -65,16 +92,16 @@ def layer_similarity(
     pretrained : str, default="pretrained"
         The key of the pretrained network; every other key is a random init.
     measures : sequence of str, default=all of :data:`MEASURES`
-        Which of ``"cka_linear"``, ``"cka_debiased"``, ``"cka_rbf"``, ``"svcca"``, ``"pwcca"``,
-        ``"cka_matrix"``, ``"cka_debiased_matrix"`` to compute.
+        Which of ``"cka_linear"``, ``"cka_debiased"``, ``"cka_rbf"``, ``"svcca"``, ``"pwcca"`` to
+        compute. The cross-layer matrices are :func:`~layergain.similarity.cka_matrix` (arrays)
+        and :func:`study_similarity` (a run).
     keep : float in (0, 1], default=0.99
         Share of variance kept on each side by SVCCA and PWCCA.
     bandwidth : "median" or float or tuple of two floats, default="median"
         Kernel width of RBF CKA (see :func:`~layergain.similarity.rbf_cka`); a pair gives the
         pretrained network's and the random inits' widths.
     progress : callable, optional
-        Called as ``progress(done, total, message)`` after each step (each layer, then the
-        cross-layer matrices).
+        Called as ``progress(done, total, message)`` after each layer.
 
     Returns
     -------
@@ -83,9 +110,7 @@ def layer_similarity(
         pretrained layer and the same layer of each random init (``init`` lists the random inits
         only), and ``m_rr(pair, layer)``, the same measure between every pair of random inits
         (``pair`` like ``"random-0|random-1"``, with coordinates ``pair_first`` and
-        ``pair_second``; present with two or more random inits). ``cka_matrix(init,
-        layer_pretrained, layer_other)`` and ``cka_debiased_matrix(...)``: every pretrained
-        layer against every layer of each random init. Each variable's attrs hold ``method``,
+        ``pair_second``; present with two or more random inits). Each variable's attrs hold ``method``,
         ``long_name`` and ``nan_reason`` (JSON: layer -> {init or pair -> reason}, ``{}`` when
         nothing is missing); the Dataset's attrs hold the settings.
 
@@ -114,37 +139,22 @@ def layer_similarity(
     sigma = check_bandwidth(bandwidth)
     inits, layers, n = _check_features(features, pretrained)
     pairs = list(combinations(range(1, len(inits)), 2))
-    per_layer = [m for m in measures if m in _PER_LAYER]
-    matrices = [m for m in measures if m in _MATRICES]
-    total = len(layers) + (1 if matrices else 0)
 
-    tables = {m: np.full((len(layers), len(inits), len(inits)), np.nan) for m in per_layer}
+    tables = {m: np.full((len(layers), len(inits), len(inits)), np.nan) for m in measures}
     reasons: dict[str, dict[str, dict[str, str]]] = {m: {} for m in measures}
-    centred: dict[tuple[str, str], Any] = {}
     ops = ops_for(*(features[i][layer] for i in inits for layer in layers))
     dtype = common_float(ops, *(features[i][layer] for i in inits for layer in layers))
     for li, layer in enumerate(layers):
-        arrays = _prepare_layer(ops, features, inits, layer, dtype, per_layer + matrices, reasons)
-        for init, a in zip(inits, arrays):
-            if a is not None and matrices:
-                centred[init, layer] = a
-        for m, table, why in _layer_measures(ops, arrays, inits, per_layer, keep, sigma):
+        arrays = _prepare_layer(ops, features, inits, layer, dtype, measures, reasons)
+        for m, table, why in _layer_measures(ops, arrays, inits, measures, keep, sigma):
             tables[m][li] = table
             for (i, j), reason in why.items():
                 key = inits[j] if i == 0 else inits[i] + PAIR_SEPARATOR + inits[j]
                 reasons[m].setdefault(layer, {})[key] = reason
         if progress is not None:
-            progress(li + 1, total, f"similarity of layer {layer!r}")
+            progress(li + 1, len(layers), f"similarity of layer {layer!r}")
 
     ds = _per_layer_dataset(tables, reasons, inits, layers, pairs, keep, bandwidth)
-    stacked = _cross_layer(ops, centred, inits, layers, matrices, reasons) if matrices else {}
-    if progress is not None and matrices:
-        progress(total, total, "cross-layer CKA matrices")
-    for m, values in stacked.items():
-        ds[m] = ((S.INIT, S.LAYER_PRETRAINED, S.LAYER_OTHER), values)
-        ds[m].attrs = _attrs(m, "pretrained layer vs every layer of each random init", reasons[m], keep, bandwidth)
-    if matrices:
-        ds = ds.assign_coords({S.LAYER_PRETRAINED: layers, S.LAYER_OTHER: layers})
     ds.attrs.update(
         {
             "similarity_pretrained": pretrained,
@@ -155,6 +165,88 @@ def layer_similarity(
         }
     )
     return ds
+
+
+def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | None = None) -> xr.Dataset:
+    r"""The similarity stage of a run: every measure, read from cached features a piece at a time.
+
+    Each layer's per-layer measures come from :func:`layer_similarity` on that layer of every
+    network (memory: one layer's width); the cross-layer CKA matrices are accumulated over blocks
+    of :data:`SIMILARITY_BLOCK` images (memory: one block). Above :data:`RBF_MAX_IMAGES` images,
+    RBF CKA (an N x N kernel per network) is stored as NaN with its reason.
+
+    Parameters
+    ----------
+    store : FeatureStore or alike
+        Features of every network in ``inits``: ``store.layers`` (names, shallow to deep),
+        ``store.sha256`` (one per image), ``store.layer(init, layer)`` -> array of shape
+        (n_images, n_units), ``store.blocks(size)`` -> image indices and ``store.rows(init,
+        index)`` -> mapping layer -> array of shape (len(index), n_units).
+    inits : sequence of str
+        The pretrained network first, then every random init.
+    log : callable, optional
+        Called with one line of text when the stage is done.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :func:`layer_similarity` (``m(init, layer)`` and ``m_rr(pair, layer)``
+        for every measure of :data:`MEASURES`), with ``nan_reason`` gathered over the layers,
+        and ``cka_matrix(init, layer_pretrained, layer_other)`` and ``cka_debiased_matrix``:
+        every pretrained layer against every layer of each random init.
+    """
+    inits = list(inits)
+    per_layer = list(MEASURES)
+    big = len(store.sha256) > RBF_MAX_IMAGES
+    if big:  # an N x N kernel per network: 20 GB at 50 000 images
+        per_layer.remove("cka_rbf")
+    parts = [
+        layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=per_layer)
+        for layer in store.layers
+    ]
+    ds = xr.concat(parts, dim=S.LAYER, combine_attrs="override")
+    for name in ds.data_vars:  # each part knows the NaN reasons of its own layer
+        reasons = {}
+        for part in parts:
+            reasons.update(json.loads(part[name].attrs.get("nan_reason", "{}")))
+        ds[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
+    if big:
+        why = (f"RBF CKA needs an N x N kernel per network; with {len(store.sha256)} images it is not computed "
+               f"above {RBF_MAX_IMAGES} images (use a --max-per-class subset for it)")
+        for name, like in (("cka_rbf", "cka_linear"), ("cka_rbf_rr", "cka_linear_rr")):
+            if like in ds:
+                ds[name] = xr.full_like(ds[like], np.nan)
+                ds[name].attrs = {"long_name": "RBF CKA", "nan_reason": json.dumps({"all layers": why})}
+    ds = ds.merge(_cka_matrices(store, inits))
+    if log is not None:
+        log("similarity: done")
+    return ds
+
+
+def _cka_matrices(store: FeatureSource, inits: list[str]) -> xr.Dataset:
+    """Pretrained × random cross-layer CKA (linear and debiased) per random init, streamed."""
+    randoms = inits[1:]
+    acc = {init: StreamingCKAMatrix() for init in randoms}
+    for block in store.blocks(SIMILARITY_BLOCK):
+        xs = store.rows(inits[0], block)
+        for init in randoms:
+            acc[init].update(xs, store.rows(init, block))
+    out = {}
+    for kind, name in (("linear", "cka_matrix"), ("debiased", "cka_debiased_matrix")):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mats = [acc[init].cka_matrix(kind=kind) for init in randoms]
+        da = xr.concat(mats, dim=xr.DataArray(randoms, dims=S.INIT, name=S.INIT), combine_attrs="override")
+        bad = {str(layer): "constant features: CKA undefined" for layer in store.layers
+               if np.isnan(da.sel({S.LAYER_PRETRAINED: layer}).values).all()}
+        da.attrs = {
+            "long_name": f"{'linear' if kind == 'linear' else 'debiased'} CKA, pretrained layer vs every layer "
+                         "of each random init",
+            "method": da.attrs.get("method", ""),
+            "streaming_block": SIMILARITY_BLOCK,
+            "nan_reason": json.dumps(bad, sort_keys=True),
+        }
+        out[name] = da
+    return xr.Dataset(out)
 
 
 def _check_measures(measures: Sequence[str]) -> list[str]:
@@ -371,8 +463,6 @@ _LONG_NAMES = {
     "cka_rbf": "RBF CKA",
     "svcca": "SVCCA",
     "pwcca": "PWCCA",
-    "cka_matrix": "cross-layer linear CKA",
-    "cka_debiased_matrix": "cross-layer debiased linear CKA",
 }
 
 
@@ -380,8 +470,6 @@ def _attrs(measure: str, what: str, reasons: dict[str, Any], keep: float, bandwi
     method = {
         "cka_linear": METHODS["linear"],
         "cka_debiased": METHODS["debiased"],
-        "cka_matrix": METHODS["linear"],
-        "cka_debiased_matrix": METHODS["debiased"],
         "cka_rbf": f"RBF CKA, biased HSIC (Kornblith et al. 2019), bandwidth={json.dumps(bandwidth)} "
         "(median: sigma^2 = median squared distance between distinct images, per network)",
         "svcca": f"SVCCA (Raghu et al. 2017), mean canonical correlation of the top singular "
@@ -394,50 +482,3 @@ def _attrs(measure: str, what: str, reasons: dict[str, Any], keep: float, bandwi
         attrs["keep"] = keep
     return attrs
 
-
-def _cross_layer(
-    ops: NumpyOps,
-    centred: dict[tuple[str, str], Any],
-    inits: list[str],
-    layers: list[str],
-    matrices: list[str],
-    reasons: dict[str, dict[str, dict[str, str]]],
-) -> dict[str, np.ndarray]:
-    """Linear and debiased CKA of every valid pretrained layer with every valid random layer.
-
-    One call for all random inits: the pretrained layers are centred, multiplied and
-    normalised once, and in feature space all pairs come out of one product.
-    """
-    pretrained, randoms = inits[0], inits[1:]
-    rows = [i for i, layer in enumerate(layers) if (pretrained, layer) in centred]
-    cols = [(r, j) for r, init in enumerate(randoms) for j, layer in enumerate(layers) if (init, layer) in centred]
-    out = {m: np.full((len(randoms), len(layers), len(layers)), np.nan) for m in matrices}
-    if not rows or not cols:
-        return out
-    tables = hsic_tables(
-        ops, [centred[pretrained, layers[i]] for i in rows], [centred[randoms[r], layers[j]] for r, j in cols]
-    )
-    values = {"cka_matrix": tables.linear_cka()}
-    if "cka_debiased_matrix" in out:
-        why = reasons["cka_debiased_matrix"]
-        if tables.n < 4:
-            for layer in layers:
-                for init in randoms:
-                    why.setdefault(layer, {})[init] = f"debiased CKA needs at least 4 images, got {tables.n}"
-            values["cka_debiased_matrix"] = np.full((len(rows), len(cols)), np.nan)
-        else:
-            values["cka_debiased_matrix"], hx, hy = tables.debiased_cka()
-            for pos in np.flatnonzero(~(hx > 0)):
-                for init in randoms:
-                    why.setdefault(layers[rows[pos]], {})[init] = (
-                        f"the unbiased HSIC of {pretrained} layer {layers[rows[pos]]!r} with itself is not positive"
-                    )
-            for pos in np.flatnonzero(~(hy > 0)):
-                r, j = cols[pos]
-                why.setdefault(layers[j], {})[randoms[r]] = (
-                    f"the unbiased HSIC of {randoms[r]} layer {layers[j]!r} with itself is not positive"
-                )
-    for m in matrices:
-        for c, (r, j) in enumerate(cols):
-            out[m][r, rows, j] = values[m][:, c]
-    return out
