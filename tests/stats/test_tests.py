@@ -1,4 +1,4 @@
-"""Tests of the per-layer tests: sign-flip permutation, McNemar, corrected resampled t-test."""
+"""Tests of the secondary per-layer tests: McNemar and the corrected resampled t-test."""
 
 import itertools
 
@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
+from layergain.errors import InputValueError, NotEnoughDataError
 from layergain.stats import (
     corrected_resampled_ttest,
     mcnemar_tests,
     per_image_differences,
-    sign_flip_test,
 )
 
 from .simulate import binomial_tolerance, simulate
@@ -37,123 +36,6 @@ def test_per_image_differences_definition(seed):
 
 
 # --------------------------------------------------------------------------- sign flip
-
-
-@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
-def test_sign_flip_exact_equals_scipy_permutation_test(seed, alternative):
-    # 10 images -> 2**10 = 1024 sign vectors <= n_resamples: exact enumeration. scipy's paired
-    # permutation test (permutation_type="samples") enumerates the same 1024 flips; for a
-    # symmetric null distribution its two-sided p, 2 min(p_less, p_greater), equals ours.
-    rng = np.random.default_rng(seed)
-    pre, rand = _data(rng, n_layers=1, n_images=10)
-    ours = sign_flip_test(pre, rand, alternative=alternative, n_resamples=2000, seed=seed)
-    assert ours.exact and ours.n_resamples == 1024
-    x, y = pre[0].mean(axis=0), rand[0].mean(axis=(0, 1))
-    ref = sps.permutation_test(
-        (x, y), lambda a, b: np.mean(a - b), permutation_type="samples", alternative=alternative,
-        n_resamples=np.inf,
-    )
-    np.testing.assert_allclose(ours.pvalue[0], ref.pvalue, rtol=1e-12)
-    np.testing.assert_allclose(ours.statistic[0], np.mean(x - y), atol=1e-15)
-
-
-def test_sign_flip_exact_by_hand():
-    # d = (1, 1, 1): T = 3; the 8 flips give sums 3, 1, 1, 1, -1, -1, -1, -3.
-    pre = np.ones((1, 3), dtype=bool)
-    rand = np.zeros((1, 1, 3), dtype=bool)
-    res = sign_flip_test(pre, rand, n_resamples=8)
-    assert res.exact
-    np.testing.assert_allclose(res.pvalue, [2 / 8])  # |T*| >= 3: two of eight
-    np.testing.assert_allclose(sign_flip_test(pre, rand, alternative="greater").pvalue, [1 / 8])
-    np.testing.assert_allclose(sign_flip_test(pre, rand, alternative="less").pvalue, [1.0])
-
-
-def test_sign_flip_monte_carlo_p_has_plus_one(seed):
-    # All-positive differences on 40 images: no random flip reaches T, so p = 1 / (n + 1).
-    pre = np.ones((1, 40), dtype=bool)
-    rand = np.zeros((1, 1, 40), dtype=bool)
-    res = sign_flip_test(pre, rand, n_resamples=99, seed=seed)
-    assert not res.exact and res.n_resamples == 99
-    np.testing.assert_allclose(res.pvalue, [0.01])
-
-
-def test_sign_flip_no_difference_gives_one(seed):
-    pre = np.random.default_rng(seed).random((2, 2, 50)) < 0.5
-    rand = np.stack([pre, pre], axis=1)
-    np.testing.assert_array_equal(sign_flip_test(pre, rand, n_resamples=99, seed=seed).pvalue, 1.0)
-
-
-def test_sign_flip_groups_flip_group_sums(seed):
-    # 5 groups -> exact over 2**5 sign vectors of the group sums, as scipy on the group sums.
-    rng = np.random.default_rng(seed)
-    pre, rand = _data(rng, n_layers=1, n_images=20)
-    groups = np.repeat(np.array(["p1", "p2", "p3", "p4", "p5"]), 4)
-    res = sign_flip_test(pre, rand, groups, n_resamples=999)
-    assert res.exact and res.n_units == 5 and res.resampling_unit == "group"
-    d = per_image_differences(pre, rand)[0]
-    sums = d.reshape(5, 4).sum(axis=1)
-    ref = sps.permutation_test(
-        (sums, np.zeros(5)), lambda a, b: np.sum(a - b), permutation_type="samples", n_resamples=np.inf
-    )
-    np.testing.assert_allclose(res.pvalue[0], ref.pvalue, rtol=1e-12)
-
-
-def test_sign_flip_layers_at_once_equal_one_by_one(seed):
-    rng = np.random.default_rng(seed)
-    pre, rand = _data(rng, n_images=80)
-    joint = sign_flip_test(pre, rand, n_resamples=500, seed=seed)
-    for layer in range(3):
-        alone = sign_flip_test(pre[layer], rand[layer], n_resamples=500, seed=seed)
-        np.testing.assert_array_equal(joint.pvalue[layer], alone.pvalue[0])
-
-
-def test_sign_flip_calibrated_under_null(seed):
-    # 400 simulated sets under the null (pretrained and random share every image's probability;
-    # 200 images, 5 seeds, 4 repeats), 999 flips each. Rejection at 0.05 within 4 binomial sds
-    # (+-0.044). Observed while building: 0.04-0.05 (the discreteness of d makes it slightly
-    # conservative).
-    rng = np.random.default_rng(seed)
-    n_sim = 400
-    reject = 0
-    for _ in range(n_sim):
-        d = simulate(rng, mu_pre=0.3, mu_rand=0.3, n_repeats=4)
-        res = sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=999, seed=rng)
-        reject += res.pvalue[0] <= 0.05
-    assert abs(reject / n_sim - 0.05) <= binomial_tolerance(0.05, n_sim)
-
-
-def test_sign_flip_clustered_calibrated_where_image_level_is_not(seed):
-    # 400 simulated sets of 200 images from 30 patients whose pretraining advantage varies
-    # (mean 0): the null holds on average over patients. Flipping per patient keeps the level
-    # (observed 0.036; within 4 binomial sds); flipping per image ignores the clustering and
-    # rejects far too often (observed 0.16).
-    rng = np.random.default_rng(seed)
-    n_sim = 400
-    clustered = image_level = 0
-    for _ in range(n_sim):
-        d = simulate(rng, mu_pre=0.3, mu_rand=0.3, n_groups=30, group_sd=0.5, gain_sd=0.5)
-        by_group = sign_flip_test(d["correct_pre"], d["correct_rand"], d["groups"], n_resamples=499, seed=rng)
-        by_image = sign_flip_test(d["correct_pre"], d["correct_rand"], n_resamples=499, seed=rng)
-        clustered += by_group.pvalue[0] <= 0.05
-        image_level += by_image.pvalue[0] <= 0.05
-    assert abs(clustered / n_sim - 0.05) <= binomial_tolerance(0.05, n_sim)
-    assert image_level / n_sim > 0.05 + binomial_tolerance(0.05, n_sim)
-
-
-def test_sign_flip_power_under_planted_gain(seed):
-    # True gain 0.13 on 200 images: 100 simulations, power >= 0.9 (observed 1.0).
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(100):
-        d = simulate(rng)
-        res = sign_flip_test(
-            d["correct_pre"], d["correct_rand"], alternative="greater", n_resamples=499, seed=rng
-        )
-        hits += res.pvalue[0] <= 0.05
-    assert hits >= 90
-
-
-# --------------------------------------------------------------------------- McNemar
 
 
 def test_mcnemar_counts_and_exact_binomial(seed):
@@ -265,14 +147,6 @@ def test_corrected_ttest_level_and_power(seed):
 def test_bad_input():
     rng = np.random.default_rng(0)
     pre, rand = _data(rng)
-    with pytest.raises(InputValueError, match=r"`alternative` must be one of 'two-sided', 'greater', 'less'"):
-        sign_flip_test(pre, rand, alternative="both")
-    with pytest.raises(InputValueError, match=r"`n_resamples` must be >= 1, got 0"):
-        sign_flip_test(pre, rand, n_resamples=0)
-    with pytest.raises(InputTypeError, match=r"`n_resamples` must be an integer"):
-        sign_flip_test(pre, rand, n_resamples=10.0)
-    with pytest.raises(InputValueError, match=r"`groups` must have shape \(n_images,\) = \(12,\)"):
-        sign_flip_test(pre, rand, np.arange(5))
     with pytest.raises(InputValueError, match=r"must describe the same layers, repeats and images"):
         mcnemar_tests(pre, rand[:, :, :1])
     folds = np.tile(np.arange(12) % 3, (2, 1))

@@ -12,23 +12,25 @@ and ``relative_gain`` of each run, its own ``gain_ci``, ``gain_p``, ``gain_p_hol
 
 From the joint comparison (:func:`layergain.stats.compare_sets`):
 
-- ``joint_gain_ci(dataset, layer, bound)``: gain interval from the joint bootstrap (random-seed
-  resample shared by all sets);
-- ``joint_gain_p(dataset, layer)``, ``joint_gain_p_holm(dataset, layer)``: two-sided sign-flip
-  test of gain = 0, Holm across the layers of each set;
-- ``significant(dataset, layer)``: positive gain with ``joint_gain_p_holm <= alpha``;
+- ``joint_gain_ci(dataset, layer, bound)``: gain interval from the joint design (variance
+  components of each set's images or groups and of the shared random seeds);
+- ``joint_gain_p(dataset, layer)``: two-sided test of gain = 0; ``joint_gain_p_maxt`` (minP
+  step-down over the layers of each set, primary), ``joint_gain_p_holm`` (secondary);
+- ``significant(dataset, layer)``: positive gain with ``joint_gain_p_maxt <= alpha``;
 - ``deep(layer)``: the layers counted as deepest; ``keeps_gain(dataset)``: significant at every
   deep layer;
 - ``slope(dataset)``, ``slope_ci(dataset, bound)``: OLS slope of gain on relative depth;
 - ``difference(set_pair, layer)``, ``difference_ci(set_pair, layer, bound)``, ``difference_p``,
-  ``difference_p_holm`` (Holm over all pairs and layers): gain of set a minus set b;
-- ``slope_difference(set_pair)``, ``slope_difference_ci(set_pair, bound)``, ``slope_difference_p_holm(set_pair)``;
-- ``interaction_wald(layer)``, ``interaction_wald_p(layer)`` (primary), ``interaction_wald_p_holm``,
-  ``interaction_lrt(layer)``, ``interaction_lrt_p(layer)``, ``interaction_df``,
-  ``interaction_failure(layer)`` (why a layer's GLM gave NaN, else ""): binomial GLM
-  ``correct ~ network * dataset`` per layer.
+  ``difference_p_maxt`` (minP step-down over all pairs and layers, primary), ``difference_p_holm``
+  (secondary): gain of set a minus set b;
+- ``slope_difference(set_pair)``, ``slope_difference_ci(set_pair, bound)``, ``slope_difference_p``,
+  ``slope_difference_p_holm(set_pair)``;
+- ``interaction_wald(layer)``, ``interaction_wald_p(layer)`` (primary: Wald test of equal gains in
+  every set with a generalised pivotal reference), ``interaction_wald_p_maxt`` (over layers),
+  ``interaction_wald_p_holm``, ``interaction_df``, ``interaction_failure(layer)`` (why a layer
+  has no calibrated test, else "").
 
-Attributes: the comparison settings (bootstrap, B, confidence, alpha, corrections), the
+Attributes: the comparison settings (interval, draws, confidence, alpha, corrections), the
 backbone, the seeds, each run's file and data card (JSON), package versions, created (UTC).
 """
 
@@ -45,7 +47,7 @@ __all__ = ["LAYER_LEVEL_VARIABLES", "comparison_dataset", "stack_runs"]
 
 LAYER_LEVEL_VARIABLES = (
     "accuracy", "balanced_accuracy", "macro_f1", "accuracy_random_mean", "gain", "relative_gain", "gain_ci",
-    "gain_p", "gain_p_holm", "gain_effect_size", "cka_linear", "cka_debiased", "cka_rbf", "svcca", "pwcca",
+    "gain_p", "gain_p_maxt", "gain_p_holm", "gain_effect_size", "cka_linear", "cka_debiased", "cka_rbf", "svcca", "pwcca",
     "cka_linear_rr", "cka_debiased_rr", "svcca_rr", "pwcca_rr",
 )
 
@@ -71,11 +73,10 @@ def comparison_dataset(names: list[str], layer_names: list[str], comparison) -> 
     c = comparison
     pairs = [f"{names[i]}|{names[j]}" for i, j in c.pairs]
     inter = c.interaction
-    from layergain.stats import adjust_pvalues
-
     data = {
         "joint_gain_ci": ((S.DATASET, S.LAYER, S.BOUND), c.gain_ci),
         "joint_gain_p": ((S.DATASET, S.LAYER), c.gain_pvalue),
+        "joint_gain_p_maxt": ((S.DATASET, S.LAYER), c.gain_pvalue_maxt),
         "joint_gain_p_holm": ((S.DATASET, S.LAYER), c.gain_pvalue_holm),
         "significant": ((S.DATASET, S.LAYER), c.significant.astype(np.int8)),
         "keeps_gain": ((S.DATASET,), c.keeps_gain.astype(np.int8)),
@@ -85,15 +86,16 @@ def comparison_dataset(names: list[str], layer_names: list[str], comparison) -> 
         "difference": ((S.SET_PAIR, S.LAYER), c.difference),
         "difference_ci": ((S.SET_PAIR, S.LAYER, S.BOUND), c.difference_ci),
         "difference_p": ((S.SET_PAIR, S.LAYER), c.difference_pvalue),
+        "difference_p_maxt": ((S.SET_PAIR, S.LAYER), c.difference_pvalue_maxt),
         "difference_p_holm": ((S.SET_PAIR, S.LAYER), c.difference_pvalue_holm),
         "slope_difference": ((S.SET_PAIR,), c.slope_difference),
         "slope_difference_ci": ((S.SET_PAIR, S.BOUND), c.slope_difference_ci),
+        "slope_difference_p": ((S.SET_PAIR,), c.slope_difference_pvalue),
         "slope_difference_p_holm": ((S.SET_PAIR,), c.slope_difference_pvalue_holm),
-        "interaction_wald": ((S.LAYER,), inter.wald_statistic),
-        "interaction_wald_p": ((S.LAYER,), inter.wald_pvalue),
-        "interaction_wald_p_holm": ((S.LAYER,), adjust_pvalues(inter.wald_pvalue, "holm")),
-        "interaction_lrt": ((S.LAYER,), inter.lrt_statistic),
-        "interaction_lrt_p": ((S.LAYER,), inter.lrt_pvalue),
+        "interaction_wald": ((S.LAYER,), inter.statistic),
+        "interaction_wald_p": ((S.LAYER,), inter.pvalue),
+        "interaction_wald_p_maxt": ((S.LAYER,), inter.pvalue_maxt),
+        "interaction_wald_p_holm": ((S.LAYER,), inter.pvalue_holm),
         "interaction_failure": ((S.LAYER,), np.asarray(inter.failure, dtype=str)),
     }
     coords = {

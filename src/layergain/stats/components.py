@@ -60,10 +60,27 @@ from scipy import stats as sps
 
 from layergain.stats._inputs import Outcomes
 
-__all__ = ["Contrasts", "CrossedDesign", "Sample", "design", "evaluate", "infer", "joint", "pivot_draws"]
+__all__ = [
+    "Contrasts",
+    "CrossedDesign",
+    "Sample",
+    "covariance",
+    "design",
+    "evaluate",
+    "infer",
+    "joint",
+    "pivot_draws",
+    "step_down",
+    "too_few_units",
+]
 
 # Below this many units per sample (after strata) no calibrated statement is made.
 MIN_UNIT_DF = 2.0
+
+
+def too_few_units(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples whose units give fewer than :data:`MIN_UNIT_DF` degrees of freedom."""
+    return [s for s in samples if s.df < MIN_UNIT_DF - 1e-9]
 
 
 @dataclass(frozen=True)
@@ -311,7 +328,7 @@ def evaluate(
             var_networks > 0, q**2 / df_q + q_int**2 / max(df_int, 1.0), 0.0
         )
         df = variance**2 / denom
-    low = [s for s in model.samples if s.df < MIN_UNIT_DF]
+    low = too_few_units(model.samples)
     if low:
         reason[reason == ""] = (
             f"{low[0].n_units} {low[0].kind}s give {low[0].df:.1f} degrees of freedom for the spread "
@@ -360,14 +377,10 @@ def pivot_draws(contrasts: Contrasts, n_draws: int, rng: np.random.Generator) ->
 
     .. math::
 
-        D = \sqrt{	extstyle\sum_j V_j 
-u_j / \chi^2_{
-u_j}}\; Z_1
-            + \sqrt{\maxigl(0,\; Q\,
-u_Q / \chi^2_{
-u_Q} - Q_{int}igr)}\; Z_2,
+        D = \sqrt{\textstyle\sum_j V_j \nu_j / \chi^2_{\nu_j}}\; Z_1
+            + \sqrt{\max\bigl(0,\; Q\,\nu_Q / \chi^2_{\nu_Q} - Q_{int}\bigr)}\; Z_2,
 
-    so that :math:`\hat	heta - D` is distributed as the contrast given the data. With one part it
+    so that :math:`\hat\theta - D` is distributed as the contrast given the data. With one part it
     is exactly Student's t; with a network part from S = 2 seeds it has the heavy tail of one
     degree of freedom, weighted by how much of the variance the seeds' spread carries. The
     interval and the p-value both read these draws, so they agree exactly. Contrasts share their
@@ -405,8 +418,8 @@ def infer(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided p-values (k,) and intervals (k, 2) from :func:`pivot_draws`; NaN where not calibrated.
 
-    p is the share of draws with :math:`|D| \ge |\hat\theta|` (at least 1/B: the resolution of B
-    draws); the interval is :math:`\hat\theta \pm h` with h the order statistic of :math:`|D|`
+    p is the share of draws with :math:`|D| \\ge |\\hat\theta|` (at least 1/B: the resolution of B
+    draws); the interval is :math:`\\hat\theta \\pm h` with h the order statistic of :math:`|D|`
     chosen so that 0 lies outside it exactly when p < 1 - confidence.
     """
     k = contrasts.estimate.shape[0]
@@ -430,12 +443,9 @@ def joint(
     """Family-wise adjusted p-values (minP step-down) and a simultaneous band, from the same draws.
 
     Returns (adjusted p (k,), band (k, 2)); contrasts without a calibrated inference are left out
-    of the family (NaN). The adjusted p-value of the j-th smallest p is the share of draws in
-    which the smallest p among the contrasts not yet rejected falls at or below it, made
-    monotone (Westfall & Young 1993, Algorithm 2.8; a draw's p of contrast k is its rank among
-    the draws of k). The band's half-width at contrast k is the quantile of :math:`|D_k|` at
-    :math:`1 - c`, with c the :math:`1 - \text{confidence}` quantile of a draw's smallest p: all
-    contrasts lie in it together with probability ``confidence``.
+    of the family (NaN). The band's half-width at contrast k is the quantile of :math:`|D_k|` at
+    :math:`1 - c`, with c the :math:`1 - \\text{confidence}` quantile of a draw's smallest p: all
+    contrasts lie in it together with probability ``confidence``. See :func:`step_down`.
     """
     k = contrasts.estimate.shape[0]
     ok = contrasts.ok
@@ -443,17 +453,38 @@ def joint(
     band = np.full((k, 2), np.nan)
     if ok.size == 0:
         return adjusted, band
-    b = draws.shape[0]
     absd = np.abs(draws)
-    ranks = np.argsort(np.argsort(-absd, axis=0, kind="stable"), axis=0)  # 0 = largest
-    p_null = (ranks + 1) / b
-    p_obs = pvalues[ok]
-    order = np.argsort(p_obs, kind="stable")
-    tail_min = np.minimum.accumulate(p_null[:, order][:, ::-1], axis=1)[:, ::-1]
-    adj = np.mean(tail_min <= p_obs[order][None, :], axis=0)
-    adjusted[ok[order]] = np.maximum(np.maximum.accumulate(adj), p_obs[order])
+    adjusted[ok], p_null = step_down(absd, pvalues[ok])
     c = np.quantile(p_null.min(axis=1), 1.0 - confidence)
     half = _order_statistic(absd, 1.0 - c)
     est = contrasts.estimate[ok]
     band[ok] = np.stack([est - half, est + half], axis=-1)
     return adjusted, band
+
+
+def step_down(null_statistics: np.ndarray, pvalues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """minP step-down adjusted p-values of a family (Westfall & Young 1993, Algorithm 2.8).
+
+    ``null_statistics`` (n_draws, m): joint draws of the m statistics under their reference
+    distribution (larger is more extreme); ``pvalues`` (m,): the observed p-values, read off the
+    same draws. A draw's p of statistic j is its rank among the draws of j; the adjusted p-value
+    of the j-th smallest observed p is the share of draws in which the smallest p among the
+    statistics not yet rejected falls at or below it, made monotone. Returns (adjusted (m,),
+    the draws' p-values (n_draws, m)).
+    """
+    b = null_statistics.shape[0]
+    ranks = np.argsort(np.argsort(-null_statistics, axis=0, kind="stable"), axis=0)  # 0 = largest
+    p_null = (ranks + 1) / b
+    order = np.argsort(pvalues, kind="stable")
+    tail_min = np.minimum.accumulate(p_null[:, order][:, ::-1], axis=1)[:, ::-1]
+    adj = np.mean(tail_min <= pvalues[order][None, :], axis=0)
+    adjusted = np.empty_like(adj)
+    adjusted[order] = np.maximum(np.maximum.accumulate(adj), pvalues[order])
+    return adjusted, p_null
+
+
+def covariance(contrasts: Contrasts) -> np.ndarray:
+    """Point estimate of the contrasts' covariance (units part plus network part), (k, k)."""
+    su = np.sqrt(contrasts.var_units)
+    sn = np.sqrt(np.nan_to_num(contrasts.var_networks))
+    return contrasts.corr_units * np.outer(su, su) + contrasts.corr_networks * np.outer(sn, sn)

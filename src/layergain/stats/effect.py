@@ -77,7 +77,7 @@ def gain_effect_sizes(correct_pre: Any, correct_rand: Any) -> GainEffectSizes:
     correct_pre, correct_rand : array-like of bool
         Pretrained correctness (n_repeats, n_images) and random correctness
         (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
-        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
+        :func:`~layergain.stats.gain_statistics`.
 
     Returns
     -------

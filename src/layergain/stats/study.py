@@ -9,9 +9,8 @@ variance components of :mod:`layergain.stats.components`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import json
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -24,10 +23,11 @@ from layergain.stats._inputs import check_folds, check_groups, check_labels, che
 from layergain.stats._random import SeedLike, spawn_generators
 from layergain.stats.effect import gain_effect_sizes
 from layergain.stats.multiple import adjust_pvalues
+from layergain.stats.sweetspot import SweetSpot, sweet_spot_of
 from layergain.stats.tests import corrected_resampled_ttest, mcnemar_tests
 from layergain.validation import check_choice, check_int, check_probability
 
-__all__ = ["PretrainedTarget", "gain_statistics", "sweet_spot_noninferior"]
+__all__ = ["PretrainedTarget", "gain_statistics"]
 
 PretrainedTarget = Literal["draw", "fixed"]
 
@@ -57,86 +57,6 @@ def _inference(model, alpha, beta, spread, n_draws, confidence, rng, joint=False
 
 def _reasons(contrasts: C.Contrasts, names: list[str]) -> dict[str, str]:
     return {name: str(r) for name, r in zip(names, contrasts.reason) if r}
-
-
-def sweet_spot_noninferior(
-    model: C.CrossedDesign,
-    *,
-    margin: float,
-    confidence: float,
-    n_draws: int,
-    rng: np.random.Generator,
-) -> dict[str, Any]:
-    r"""Shallowest layer shown within ``margin`` of the best layer, with the choice of the best accounted for.
-
-    For every ordered pair of layers (l, m) the simultaneous lower bound
-    :math:`L_{lm} = (\hat a_l - \hat a_m) - c\,\mathrm{se}_{lm}` of the pretrained accuracy
-    difference is formed, with c the ``confidence`` quantile of
-    :math:`\max_{l \ne m} |D_{lm}| / \mathrm{se}_{lm}` over joint draws (the pairs share images).
-    Layer l is *within the margin of the best* if :math:`L_{lm} > -\delta` for every other m:
-    then, with probability ``confidence`` for all layers at once,
-    :math:`a_l - \max_m a_m > -\delta` whichever layer is truly best — the choice of the best
-    layer on the same data is inside the simultaneous statement (cf. Hsu 1996, multiple
-    comparisons with the best). The sweet spot is the shallowest such layer; none may qualify
-    ("undetermined"). This is about the pretrained network on these images (its own accuracy
-    profile): the random networks do not enter.
-
-    References
-    ----------
-    Hsu, J. C. (1996). *Multiple Comparisons: Theory and Methods*. Chapman & Hall (ch. 4).
-
-    Wellek, S. (2010). *Testing Statistical Hypotheses of Equivalence and Noninferiority* (2nd ed.).
-    Chapman & Hall/CRC.
-    """
-    n_layers = model.n_layers
-    pairs = [(l, m) for l in range(n_layers) for m in range(l + 1, n_layers)]
-    alpha = np.zeros((len(pairs), 1, n_layers))
-    for k, (l, m) in enumerate(pairs):
-        alpha[k, 0, l], alpha[k, 0, m] = 1.0, -1.0
-    contrasts = C.evaluate(model, alpha, np.zeros_like(alpha), pretrained_spread=False)
-    accuracy = model.acc_pre[0]
-    best = int(np.argmax(accuracy))
-    diff = np.full((n_layers, n_layers), 0.0)
-    lower = np.full((n_layers, n_layers), np.inf)
-    ok = contrasts.ok
-    crit = np.nan
-    if ok.size:
-        draws = C.pivot_draws(contrasts, n_draws, rng)
-        crit = float(np.quantile(np.max(np.abs(draws) / contrasts.se[ok][None, :], axis=1), confidence))
-    low_df = [s for s in model.samples if s.df < C.MIN_UNIT_DF]
-    for k, (l, m) in enumerate(pairs):
-        est = contrasts.estimate[k]
-        half = crit * contrasts.se[k] if contrasts.reason[k] == "" else 0.0
-        diff[l, m], diff[m, l] = est, -est
-        lower[l, m], lower[m, l] = est - half, -est - half
-    np.fill_diagonal(lower, np.inf)
-    worst = lower.min(axis=1)  # each layer's lower bound against its strongest rival
-    qualifies = worst > -margin
-    if low_df:
-        qualifies[:] = False
-    to_best = np.array([lower[l, best] if l != best else 0.0 for l in range(n_layers)])
-    layer = int(np.flatnonzero(qualifies)[0]) if qualifies.any() else -1
-    if layer >= 0:
-        reason = ""
-    elif low_df:
-        reason = (
-            f"{low_df[0].n_units} {low_df[0].kind}s are too few for a calibrated comparison of layers"
-        )
-    else:
-        reason = (
-            f"no layer's accuracy is shown within {margin:g} of the best layer's at "
-            f"{confidence:.0%} simultaneous confidence (the tightest layer's lower bound is "
-            f"{float(worst.max()):+.3f}); more images or groups, or a wider margin, would be needed"
-        )
-    return {
-        "layer": layer,
-        "best_layer": best,
-        "lower": worst,
-        "lower_to_best": to_best,
-        "difference": accuracy - accuracy[best],
-        "critical_value": crit,
-        "reason": reason,
-    }
 
 
 def _trend(model, depth, spread, n_draws, confidence, rng) -> dict[str, Any]:
@@ -371,20 +291,15 @@ def gain_statistics(
         ds["gain_trend_spearman_rho"] = xr.DataArray(np.nan, attrs=why)
 
     if n_layers >= 2:
-        sw = sweet_spot_noninferior(model, margin=margin, confidence=confidence, n_draws=n_draws, rng=rngs[5])
-        sw_attrs = {
-            "method": "shallowest layer whose simultaneous lower bound against every other layer exceeds -margin",
-            "margin": margin, "confidence": confidence, "critical_value": sw["critical_value"],
-        }
-        if sw["reason"]:
-            sw_attrs["undetermined"] = sw["reason"]
-        ds["sweet_spot_lower"] = xr.DataArray(sw["lower"], dims=lay, attrs={
+        sw: SweetSpot = sweet_spot_of(model, margin=margin, confidence=confidence, n_draws=n_draws, rng=rngs[5])
+        sw_attrs = {**sw.attrs(), **({"undetermined": sw.reason} if sw.reason else {})}
+        ds["sweet_spot_lower"] = xr.DataArray(sw.lower, dims=lay, attrs={
             "description": "simultaneous lower bound of accuracy(layer) - accuracy(strongest other layer)",
             "margin": margin})
-        ds["sweet_spot_lower_to_best"] = xr.DataArray(sw["lower_to_best"], dims=lay, attrs={
+        ds["sweet_spot_lower_to_best"] = xr.DataArray(sw.lower_to_best, dims=lay, attrs={
             "description": "simultaneous lower bound of accuracy(layer) - accuracy(best layer)"})
-        ds["sweet_spot"] = xr.DataArray(names[sw["layer"]] if sw["layer"] >= 0 else "", attrs=sw_attrs)
-        ds["best_layer"] = xr.DataArray(names[sw["best_layer"]])
+        ds["sweet_spot"] = xr.DataArray(names[sw.layer] if sw.layer >= 0 else "", attrs=sw_attrs)
+        ds["best_layer"] = xr.DataArray(names[sw.best_layer])
     else:
         ds["sweet_spot"] = xr.DataArray(names[0], attrs={"note": "one layer: nothing to compare"})
         ds["best_layer"] = xr.DataArray(names[0])

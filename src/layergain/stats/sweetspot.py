@@ -1,4 +1,4 @@
-"""The sweet spot: the shallowest layer whose accuracy is not significantly below the best's."""
+"""The sweet spot: the shallowest layer shown as good as the best, within a margin."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from layergain.stats._inputs import check_groups, check_pretrained, check_vector
+from layergain.errors import InputValueError
+from layergain.stats import components as C
+from layergain.stats._inputs import Outcomes, check_groups, check_labels, check_pretrained
 from layergain.stats._random import SeedLike, as_generator
-from layergain.stats.multiple import adjust_pvalues
-from layergain.stats.tests import group_sums, sign_flip_pvalues
 from layergain.validation import check_int, check_probability
 
 __all__ = ["SweetSpot", "sweet_spot"]
@@ -18,64 +18,136 @@ __all__ = ["SweetSpot", "sweet_spot"]
 
 @dataclass(frozen=True)
 class SweetSpot:
-    """The sweet spot and the comparisons behind it.
+    """The sweet spot and the simultaneous bounds behind it.
 
-    ``layer`` and ``best_layer`` are layer indices (shallow to deep). Arrays have shape
-    (n_layers,): ``accuracy`` of the pretrained probe, ``difference`` = accuracy - best accuracy,
-    ``pvalue`` of the one-sided paired test "layer below best" (NaN at the best layer) and
-    ``pvalue_holm`` (Holm across the n_layers - 1 comparisons). ``params_to_layer`` and
-    ``params_fraction`` (sweet spot's parameters over the best layer's) are None when no
-    parameter counts were given.
+    ``layer`` and ``best_layer`` are layer indices (shallow to deep; ``layer`` is -1 where
+    undetermined, with ``reason``). Arrays have shape (n_layers,): pretrained ``accuracy``,
+    ``difference`` = accuracy - best accuracy, ``lower`` = each layer's simultaneous lower bound
+    against its strongest rival, ``lower_to_best`` = against the best-scoring layer.
     """
 
     layer: int
     best_layer: int
     accuracy: np.ndarray
     difference: np.ndarray
-    pvalue: np.ndarray
-    pvalue_holm: np.ndarray
-    params_to_layer: float | None
-    params_fraction: float | None
-    alpha: float
-    n_resamples: int
-    exact: bool
-    resampling_unit: str
+    lower: np.ndarray
+    lower_to_best: np.ndarray
+    critical_value: float
+    margin: float
+    confidence: float
+    reason: str
 
-    def attrs(self) -> dict[str, str | int | float]:
+    def attrs(self) -> dict[str, str | float]:
         """Settings as netCDF-safe attributes."""
         return {
-            "sweet_spot_layer": self.layer,
-            "sweet_spot_best_layer": self.best_layer,
-            "sweet_spot_test": "one-sided paired sign-flip vs best layer, Holm",
-            "sweet_spot_alpha": self.alpha,
-            "sweet_spot_n_resamples": self.n_resamples,
-            "sweet_spot_resampling_unit": self.resampling_unit,
+            "method": "shallowest layer whose simultaneous lower bound against every other layer exceeds -margin",
+            "margin": self.margin,
+            "confidence": self.confidence,
+            "critical_value": self.critical_value,
         }
+
+
+def sweet_spot_of(
+    model: C.CrossedDesign,
+    *,
+    margin: float,
+    confidence: float,
+    n_draws: int,
+    rng: np.random.Generator,
+) -> SweetSpot:
+    r"""Shallowest layer shown within ``margin`` of the best layer, with the choice of the best accounted for.
+
+    For every ordered pair of layers (l, m) the simultaneous lower bound
+    :math:`L_{lm} = (\hat a_l - \hat a_m) - c\,\mathrm{se}_{lm}` of the pretrained accuracy
+    difference is formed, with c the ``confidence`` quantile of
+    :math:`\max_{l \ne m} |D_{lm}| / \mathrm{se}_{lm}` over joint draws (the pairs share images).
+    Layer l is *within the margin of the best* if :math:`L_{lm} > -\delta` for every other m:
+    then, with probability ``confidence`` for all layers at once,
+    :math:`a_l - \max_m a_m > -\delta` whichever layer is truly best — the choice of the best
+    layer on the same data is inside the simultaneous statement (cf. Hsu 1996, multiple
+    comparisons with the best). The sweet spot is the shallowest such layer; none may qualify
+    ("undetermined"). This is about the pretrained network on these images (its own accuracy
+    profile): the random networks do not enter.
+
+    References
+    ----------
+    Hsu, J. C. (1996). *Multiple Comparisons: Theory and Methods*. Chapman & Hall (ch. 4).
+
+    Wellek, S. (2010). *Testing Statistical Hypotheses of Equivalence and Noninferiority* (2nd ed.).
+    Chapman & Hall/CRC.
+    """
+    n_layers = model.n_layers
+    pairs = [(l, m) for l in range(n_layers) for m in range(l + 1, n_layers)]
+    alpha = np.zeros((len(pairs), 1, n_layers))
+    for k, (l, m) in enumerate(pairs):
+        alpha[k, 0, l], alpha[k, 0, m] = 1.0, -1.0
+    contrasts = C.evaluate(model, alpha, np.zeros_like(alpha), pretrained_spread=False)
+    accuracy = model.acc_pre[0]
+    best = int(np.argmax(accuracy))
+    diff = np.full((n_layers, n_layers), 0.0)
+    lower = np.full((n_layers, n_layers), np.inf)
+    ok = contrasts.ok
+    crit = np.nan
+    if ok.size:
+        draws = C.pivot_draws(contrasts, n_draws, rng)
+        crit = float(np.quantile(np.max(np.abs(draws) / contrasts.se[ok][None, :], axis=1), confidence))
+    low_df = C.too_few_units(model.samples)
+    for k, (l, m) in enumerate(pairs):
+        est = contrasts.estimate[k]
+        half = crit * contrasts.se[k] if contrasts.reason[k] == "" else 0.0
+        diff[l, m], diff[m, l] = est, -est
+        lower[l, m], lower[m, l] = est - half, -est - half
+    np.fill_diagonal(lower, np.inf)
+    worst = lower.min(axis=1)  # each layer's lower bound against its strongest rival
+    qualifies = worst > -margin
+    if low_df:
+        qualifies[:] = False
+    to_best = np.array([lower[l, best] if l != best else 0.0 for l in range(n_layers)])
+    layer = int(np.flatnonzero(qualifies)[0]) if qualifies.any() else -1
+    if layer >= 0:
+        reason = ""
+    elif low_df:
+        reason = (
+            f"{low_df[0].n_units} {low_df[0].kind}s are too few for a calibrated comparison of layers"
+        )
+    else:
+        reason = (
+            f"no layer's accuracy is shown within {margin:g} of the best layer's at "
+            f"{confidence:.0%} simultaneous confidence (the tightest layer's lower bound is "
+            f"{float(worst.max()):+.3f}); more images or groups, or a wider margin, would be needed"
+        )
+    return SweetSpot(
+        layer=layer, best_layer=best, accuracy=accuracy, difference=accuracy - accuracy[best], lower=worst,
+        lower_to_best=to_best, critical_value=crit, margin=margin, confidence=confidence, reason=reason,
+    )
 
 
 def sweet_spot(
     correct_pre: Any,
+    labels: Any,
     groups: Any | None = None,
-    params_to_layer: Any | None = None,
     *,
-    alpha: float = 0.05,
-    n_resamples: int = 9999,
+    margin: float = 0.02,
+    confidence: float = 0.95,
+    n_draws: int = 20000,
     seed: SeedLike = None,
 ) -> SweetSpot:
-    r"""The shallowest layer whose pretrained accuracy is not significantly below the best layer's.
+    r"""The shallowest layer whose pretrained accuracy is shown within ``margin`` of the best layer's.
 
     Parameters
     ----------
     correct_pre : array-like of bool of shape (n_layers, n_repeats, n_images)
         Pretrained out-of-fold correctness of every layer, shallow to deep (at least 2 layers).
+    labels : array-like of shape (n_images,)
+        Class labels (strata of the images when there are no groups).
     groups : array-like of shape (n_images,), default=None
-        Patient / slide ids; signs are then flipped per group.
-    params_to_layer : array-like of shape (n_layers,), default=None
-        Parameters of the network up to and including each layer, to report the sweet spot's.
-    alpha : float, default=0.05
-        Family-wise level of the comparisons with the best layer.
-    n_resamples : int, default=9999
-        Sign vectors of each permutation test.
+        Patient / slide ids: the units where given.
+    margin : float, default=0.02
+        Non-inferiority margin in accuracy.
+    confidence : float, default=0.95
+        Simultaneous confidence of the bounds.
+    n_draws : int, default=20000
+        Draws of the joint reference distribution.
     seed : int, numpy.random.Generator or None, default=None
 
     Returns
@@ -84,64 +156,18 @@ def sweet_spot(
 
     Notes
     -----
-    The best layer :math:`b` maximises the pretrained accuracy (the shallowest on a tie). For each
-    other layer :math:`l`, the per-image differences
-    :math:`e_i = \bar c^{pre}_{li} - \bar c^{pre}_{bi}` (means over repeats) are tested with the
-    paired sign-flip permutation test (as in :func:`~layergain.stats.tests.sign_flip_test`),
-    one-sided, :math:`H_0: \mathrm{acc}_l \ge \mathrm{acc}_b` against
-    :math:`H_1: \mathrm{acc}_l < \mathrm{acc}_b`; Holm's procedure runs across the
-    :math:`L - 1` comparisons. The sweet spot is the shallowest layer :math:`l` with
-    :math:`\tilde p_l > \alpha` (the best layer qualifies, so there always is one).
-
-    Caveats the report should carry: "not significantly below" is not equivalence; with few
-    images every layer qualifies and the sweet spot moves shallow. The best layer is chosen on the
-    same data, so its accuracy is biased upwards (winner's curse), which makes the other layers
-    look worse and moves the sweet spot deeper, i.e. the choice errs towards the deeper, larger
-    cut.
-
-    References
-    ----------
-    Holm, S. (1979). A simple sequentially rejective multiple test procedure. *Scandinavian
-    Journal of Statistics*, 6(2), 65-70.
-
-    Phipson, B. and Smyth, G. K. (2010). Permutation p-values should never be zero.
-    *Statistical Applications in Genetics and Molecular Biology*, 9(1), article 39.
+    See :func:`sweet_spot_of`. "Not significantly below the best" (the former rule) is not "as
+    good as the best": with few groups nothing is significant and the stem became the sweet spot;
+    here few groups give wide bounds and an undetermined sweet spot instead.
     """
     pre = check_pretrained(correct_pre)
-    alpha = check_probability(alpha, "alpha")
-    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
-    n_layers, n_repeats, n_images = pre.shape
+    confidence = check_probability(confidence, "confidence")
+    n_draws = check_int(n_draws, "n_draws", minimum=1000)
+    if not 0 < float(margin) < 1:
+        raise InputValueError(f"`margin` must lie in (0, 1) (an accuracy difference), got {margin!r}.")
+    n_images = pre.shape[2]
+    label_codes = check_labels(labels, n_images)
     group_codes = check_groups(groups, n_images)
-    params = None if params_to_layer is None else check_vector(
-        params_to_layer, "params_to_layer", n_layers, "parameter count per layer"
-    )
-    counts = pre.sum(axis=1, dtype=np.int64)  # (L, N) correct repeats per image
-    accuracy = counts.mean(axis=1) / n_repeats
-    best = int(np.argmax(accuracy))
-    others = np.array([l for l in range(n_layers) if l != best])
-    scaled = (counts[others] - counts[best]).astype(np.float64)
-    p_others, exact, n_used = sign_flip_pvalues(
-        group_sums(scaled, group_codes), "less", n_resamples, as_generator(seed)
-    )
-    pvalue = np.full(n_layers, np.nan)
-    pvalue[others] = p_others
-    pvalue_holm = adjust_pvalues(pvalue, "holm")
-    qualifies = (pvalue_holm > alpha) | (np.arange(n_layers) == best)
-    layer = int(np.flatnonzero(qualifies)[0])
-    fraction = None
-    if params is not None and params[best] != 0:
-        fraction = float(params[layer] / params[best])
-    return SweetSpot(
-        layer=layer,
-        best_layer=best,
-        accuracy=accuracy,
-        difference=accuracy - accuracy[best],
-        pvalue=pvalue,
-        pvalue_holm=pvalue_holm,
-        params_to_layer=None if params is None else float(params[layer]),
-        params_fraction=fraction,
-        alpha=alpha,
-        n_resamples=n_used,
-        exact=exact,
-        resampling_unit="image" if group_codes is None else "group",
-    )
+    outcomes = Outcomes(pre=pre, rand=np.zeros((pre.shape[0], 1) + pre.shape[1:], dtype=bool))
+    model = C.design([(outcomes, label_codes, group_codes)])
+    return sweet_spot_of(model, margin=float(margin), confidence=confidence, n_draws=n_draws, rng=as_generator(seed))

@@ -1,11 +1,12 @@
-r"""Tests of "gain = 0" per layer: sign-flip permutation (primary), McNemar, corrected t-test.
+r"""Secondary tests of "gain = 0" per layer: McNemar and the corrected resampled t-test.
 
-All networks predict the same images in the same folds, so every test is paired per image.
+All networks predict the same images in the same folds, so every test is paired per image. Both
+are conditional on the random networks that were drawn (they compare the pretrained network
+with these seeds); the primary test, about the distribution of random initialisations, is
+:func:`layergain.stats.gain_statistics`. The former primary test, a sign flip of per-image
+differences :math:`\bar c^{pre}_i - \bar c^{rand}_i`, was removed: it is conditional on the seeds and,
+for S > 1, not exact (the differences are skewed under the null at high accuracy).
 
-- :func:`sign_flip_test` (primary): paired sign-flip permutation test on per-image differences
-  :math:`d_i = \bar c^{pre}_i - \bar c^{rand}_i` (hand-written: scipy's
-  :func:`scipy.stats.permutation_test` flips signs per observation but cannot flip per group,
-  share the flips across layers in one matrix product, or count ties exactly on integers).
 - :func:`mcnemar_tests`: exact McNemar test, pretrained vs each random seed, per repeat
   (:func:`statsmodels.stats.contingency_tables.mcnemar`).
 - :func:`corrected_resampled_ttest`: the corrected resampled t-test of Nadeau & Bengio (2003)
@@ -21,24 +22,20 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 
-from layergain.stats._inputs import check_folds, check_groups, check_outcomes
-from layergain.stats._random import SeedLike, as_generator
-from layergain.validation import check_choice, check_int
+from layergain.stats._inputs import check_folds, check_outcomes
+from layergain.validation import check_choice
 
 __all__ = [
     "Alternative",
     "CorrectedTTestResult",
     "McNemarResult",
-    "SignFlipResult",
     "corrected_resampled_ttest",
     "mcnemar_tests",
     "per_image_differences",
-    "sign_flip_test",
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
 _ALTERNATIVES = ("two-sided", "greater", "less")
-_CELLS_PER_CHUNK = 1 << 21
 
 
 def per_image_differences(correct_pre: Any, correct_rand: Any) -> np.ndarray:
@@ -51,7 +48,7 @@ def per_image_differences(correct_pre: Any, correct_rand: Any) -> np.ndarray:
     correct_pre, correct_rand : array-like of bool
         Pretrained correctness (n_repeats, n_images) and random correctness
         (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
-        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
+        :func:`~layergain.stats.gain_statistics`.
 
     Returns
     -------
@@ -60,164 +57,6 @@ def per_image_differences(correct_pre: Any, correct_rand: Any) -> np.ndarray:
     """
     outcomes = check_outcomes(correct_pre, correct_rand)
     return outcomes.scaled_differences() / (outcomes.n_seeds * outcomes.n_repeats)
-
-
-# --------------------------------------------------------------------------- sign flip
-
-
-@dataclass(frozen=True)
-class SignFlipResult:
-    """Paired sign-flip permutation test per layer.
-
-    ``statistic`` and ``pvalue`` have shape (n_layers,); ``statistic`` is the mean per-image
-    difference (the gain, or for :func:`~layergain.stats.sweetspot.sweet_spot` the accuracy
-    difference).
-    """
-
-    statistic: np.ndarray
-    pvalue: np.ndarray
-    alternative: str
-    n_resamples: int
-    exact: bool
-    resampling_unit: str
-    n_units: int
-
-    def attrs(self) -> dict[str, str | int]:
-        """Settings as netCDF-safe attributes."""
-        return {
-            "test": "paired sign-flip permutation",
-            "alternative": self.alternative,
-            "n_resamples": self.n_resamples,
-            "permutation_p": "exact enumeration" if self.exact else "Monte Carlo, (1 + k) / (1 + n)",
-            "resampling_unit": self.resampling_unit,
-            "n_units": self.n_units,
-        }
-
-
-def _exceedances(t_star: np.ndarray, t_obs: np.ndarray, alternative: str) -> np.ndarray:
-    if alternative == "two-sided":
-        return np.sum(np.abs(t_star) >= np.abs(t_obs), axis=0)
-    if alternative == "greater":
-        return np.sum(t_star >= t_obs, axis=0)
-    return np.sum(t_star <= t_obs, axis=0)
-
-
-def sign_flip_pvalues(
-    unit_sums: np.ndarray, alternative: str, n_resamples: int, rng: np.random.Generator
-) -> tuple[np.ndarray, bool, int]:
-    """p-values of the sign-flip test on (n_layers, n_units) sums; exact if 2**n_units <= n_resamples.
-
-    The statistic is the sum over units; flips are shared by all layers (each layer's p-value is
-    valid on its own, and Holm is valid under any dependence). Returns (p, exact, n_used). Sums
-    should be exact (integers as float64) so that ties are counted exactly.
-    """
-    n_units = unit_sums.shape[1]
-    t_obs = unit_sums.sum(axis=1)
-    if n_units < 63 and 2**n_units <= n_resamples:
-        codes = np.arange(2**n_units, dtype=np.int64)[:, None]
-        signs = ((codes >> np.arange(n_units)) & 1) * 2.0 - 1.0
-        count = _exceedances(signs @ unit_sums.T, t_obs, alternative)
-        return count / 2**n_units, True, 2**n_units
-    chunk = max(1, _CELLS_PER_CHUNK // n_units)
-    count = np.zeros(unit_sums.shape[0], dtype=np.int64)
-    for start in range(0, n_resamples, chunk):
-        b = min(chunk, n_resamples - start)
-        signs = rng.integers(0, 2, size=(b, n_units), dtype=np.int8) * 2.0 - 1.0
-        count += _exceedances(signs @ unit_sums.T, t_obs, alternative)
-    return (1.0 + count) / (1.0 + n_resamples), False, n_resamples
-
-
-def group_sums(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-    """Sum (n_layers, n_images) values over the images of each group (identity without groups)."""
-    if groups is None:
-        return values
-    n_groups = int(groups.max()) + 1
-    return np.stack([np.bincount(groups, weights=row, minlength=n_groups) for row in values])
-
-
-def sign_flip_test(
-    correct_pre: Any,
-    correct_rand: Any,
-    groups: Any | None = None,
-    *,
-    alternative: Alternative = "two-sided",
-    n_resamples: int = 9999,
-    seed: SeedLike = None,
-) -> SignFlipResult:
-    r"""Paired sign-flip permutation test of "gain = 0" per layer (the primary test).
-
-    Parameters
-    ----------
-    correct_pre, correct_rand : array-like of bool
-        Pretrained correctness (n_repeats, n_images) and random correctness
-        (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
-        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
-    groups : array-like of shape (n_images,), default=None
-        Patient / slide ids. Where given, the signs are flipped per group on group sums of the
-        differences (the clustered test).
-    alternative : {"two-sided", "greater", "less"}, default="two-sided"
-        ``"greater"``: pretrained better than random (gain > 0).
-    n_resamples : int, default=9999
-        Number of random sign vectors (>= 1). If :math:`2^{n_{units}}` is not larger, every sign
-        vector is enumerated instead and the p-value is exact.
-    seed : int, numpy.random.Generator or None, default=None
-        Randomness of the sign vectors.
-
-    Returns
-    -------
-    SignFlipResult
-        ``statistic`` (the gain) and ``pvalue``, each of shape (n_layers,).
-
-    Notes
-    -----
-    With per-image differences :math:`d_i` (:func:`per_image_differences`), or group sums
-    :math:`D_g = \sum_{i \in g} d_i`, the statistic is :math:`T = \sum_u D_u` and
-
-    .. math::
-
-        T^*_b = \sum_u \varepsilon_{bu} D_u,\quad \varepsilon_{bu} \in \{-1, +1\},\qquad
-        p = \frac{1 + \#\{b : |T^*_b| \ge |T|\}}{1 + n_{resamples}}
-
-    (two-sided; one-sided with :math:`T^*_b \ge T` or :math:`\le T`). The +1 keeps the Monte
-    Carlo p-value valid (Phipson & Smyth 2010). Flipping the sign of :math:`d_i` swaps
-    "pretrained" and "random" for image i, which is exchangeable under the null hypothesis that
-    the pretrained network is no better than the random ones on each image; the studentised
-    statistic gives the same test because :math:`\sum D_u^2` does not change under flips, and
-    the test stays asymptotically valid when the :math:`d_i` have mean 0 but are not symmetric.
-
-    Groups: images of one patient are not independent, so their differences are summed and the
-    sum's sign is flipped (Monte Carlo over groups; few groups give a coarse but exact test).
-
-    The test is conditional on the S random networks that were drawn: it asks whether the
-    pretrained network beats the mean of these networks on these images. The spread between
-    random initialisations enters the bootstrap interval (:func:`~layergain.stats.bootstrap.bootstrap_gain`).
-    The per-image differences are treated as independent given the groups; images that share
-    training folds are weakly dependent, as in every per-image test of a cross-validated model.
-
-    References
-    ----------
-    Good, P. (2005). *Permutation, Parametric and Bootstrap Tests of Hypotheses* (3rd ed.).
-    Springer (one-sample / paired permutation tests).
-
-    Phipson, B. and Smyth, G. K. (2010). Permutation p-values should never be zero.
-    *Statistical Applications in Genetics and Molecular Biology*, 9(1), article 39.
-    """
-    alternative = check_choice(alternative, "alternative", _ALTERNATIVES)
-    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
-    outcomes = check_outcomes(correct_pre, correct_rand)
-    group_codes = check_groups(groups, outcomes.n_images)
-    scaled = outcomes.scaled_differences()
-    unit_sums = group_sums(scaled, group_codes)
-    pvalue, exact, n_used = sign_flip_pvalues(unit_sums, alternative, n_resamples, as_generator(seed))
-    return SignFlipResult(
-        statistic=scaled.mean(axis=1) / (outcomes.n_seeds * outcomes.n_repeats),
-        pvalue=pvalue,
-        alternative=alternative,
-        n_resamples=n_used,
-        exact=exact,
-        resampling_unit="image" if group_codes is None else "group",
-        n_units=unit_sums.shape[1],
-    )
 
 
 # --------------------------------------------------------------------------- McNemar
@@ -246,7 +85,7 @@ def mcnemar_tests(correct_pre: Any, correct_rand: Any) -> McNemarResult:
     correct_pre, correct_rand : array-like of bool
         Pretrained correctness (n_repeats, n_images) and random correctness
         (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
-        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
+        :func:`~layergain.stats.gain_statistics`.
 
     Returns
     -------
@@ -264,8 +103,8 @@ def mcnemar_tests(correct_pre: Any, correct_rand: Any) -> McNemarResult:
     computed by :func:`statsmodels.stats.contingency_tables.mcnemar` with ``exact=True``. Each
     repeat's out-of-fold predictions give one prediction per image, the setting the test assumes;
     repeats reuse the images, so their p-values are not independent and are reported per repeat,
-    not combined. The test compares the pretrained network with one random network; the
-    sign-flip test compares it with the mean of all seeds.
+    not combined. The test compares the pretrained network with one random network and is
+    conditional on it; p-values are not adjusted across layers or seeds.
 
     References
     ----------
@@ -340,7 +179,7 @@ def corrected_resampled_ttest(
     correct_pre, correct_rand : array-like of bool
         Pretrained correctness (n_repeats, n_images) and random correctness
         (n_seeds, n_repeats, n_images), optionally with a leading layer axis, as in
-        :func:`~layergain.stats.bootstrap.bootstrap_gain`.
+        :func:`~layergain.stats.gain_statistics`.
     folds : array-like of int of shape (n_repeats, n_images)
         The CV fold of each image in each repeat (at least 2 folds per repeat).
     alternative : {"two-sided", "greater", "less"}, default="two-sided"
