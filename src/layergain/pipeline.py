@@ -7,19 +7,17 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from layergain import __version__
 from layergain import _interrupt as interrupt
 from layergain import schema as S
 from layergain.data import ImageSet, find_data_card, load_image_set
@@ -37,6 +35,7 @@ from layergain.probes import (
 )
 from layergain.results.build import gain_dataset, probe_dataset
 from layergain.results.io import load_results, save_results
+from layergain.results.provenance import package_versions, run_attrs
 from layergain.similarity import study_similarity
 from layergain.validation import check_choice, check_int, check_probability
 
@@ -204,7 +203,13 @@ def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, l
 
     results = xr.merge([probes["dataset"], stats, similarity], combine_attrs="drop_conflicts", join="outer")
     results = results.reindex({S.INIT: inits})
-    results.attrs = _attrs(config, image_set, card, backbone_info, inits, seeds, probes, timings)
+    results.attrs = run_attrs(
+        config, image_set, card,
+        weights_source=backbone_info["weights_source"], weights_sha256=backbone_info["weights_sha256"],
+        mean=backbone_info["mean"], std=backbone_info["std"], engines=backbone_info["engines"],
+        extraction_threads=_extraction_threads(config), probe=probes["settings"],
+        not_converged=probes["not_converged"], seeds=seeds[1:], timings=timings,
+    )
     files = _write(out, results, log)
     timings["total"] = time.perf_counter() - t0
     return RunOutput(out=out, results=results, files=files, timings=timings)
@@ -272,12 +277,6 @@ def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: 
         _extract_features_unit(config, image_set, cache_root, backbone)
     key = feature_key(backbone, image_size=config.image_size, pooling=config.pooling, engine=backbone.engine)
     return key, time.perf_counter() - t, backbone.engine
-
-
-def _engine_attr(engines: dict[str, str]) -> str:
-    """The extraction engine that ran: one name, or per network where a faster one fell back to eager."""
-    names = set(engines.values())
-    return names.pop() if len(names) == 1 else json.dumps(engines)
 
 
 def _extraction_threads(config: RunConfig) -> int:
@@ -413,63 +412,7 @@ def _bootstrap(config, image_set, pre, rand, stream):
         )
 
 
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "layergain": __version__}
-    for dist in ("torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "statsmodels", "pingouin", "xarray", "netCDF4"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = ""
-    return out
-
-
-def _attrs(config, image_set, card, info, inits, seeds, probes, timings) -> dict:
-    settings: ProbeSettings = probes["settings"]
-    return {
-        "title": f"layergain run: {image_set.name}",
-        "dataset": image_set.name,
-        "data_source": image_set.source,
-        "data_card": card.id if card else "",
-        "data_card_summary": card.summary if card else "",
-        "data_content_sha256": image_set.content_sha256,
-        "n_images": len(image_set),
-        "class_names": json.dumps(list(image_set.class_names)),
-        "class_counts": json.dumps(image_set.counts),
-        "group_column": image_set.group_column or "",
-        "n_groups": int(np.unique(image_set.groups).size) if image_set.groups is not None else 0,
-        "skipped_images": json.dumps(list(image_set.skipped)),
-        "image_formats": json.dumps(image_set.formats),
-        "max_per_class": config.max_per_class or 0,
-        "backbone": config.model,
-        "weights_source": info["weights_source"],
-        "weights_sha256": info["weights_sha256"],
-        "input_mean": list(info["mean"]),
-        "input_std": list(info["std"]),
-        "image_size": config.image_size,
-        "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
-        "pooling": config.pooling,
-        "feature_engine": _engine_attr(info["engines"]),
-        "extraction_threads": _extraction_threads(config),
-        "probe": settings.describe(),
-        "probe_C": settings.C,
-        "probe_not_converged": probes["not_converged"],
-        "folds": config.folds,
-        "repeats": config.repeats,
-        "cv": ("StratifiedGroupKFold" if image_set.groups is not None else "StratifiedKFold") + ", shuffled",
-        "seeds": list(seeds[1:]),
-        "random_init": "architecture's default initialisation under torch.manual_seed(seed)",
-        "seed": config.seed,
-        "n_boot": config.boot,
-        "n_permutations": config.permutations,
-        "confidence": config.confidence,
-        "versions": json.dumps(_versions()),
-        "command": config.command or " ".join(sys.argv),
-        "config": json.dumps({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}, default=str),
-        "timings_s": json.dumps({k: round(v, 2) for k, v in timings.items()}),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
+_versions = package_versions  # the name compare() reads them under
 
 
 def compare(

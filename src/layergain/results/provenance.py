@@ -1,0 +1,138 @@
+"""How a run was made: the attrs of its results (data, networks, settings, software, time).
+
+Every value survives a netCDF round trip (str, numbers, 1-D numeric lists; JSON strings for
+the rest), so a results file says by itself where its numbers came from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from layergain import __version__
+
+__all__ = ["PACKAGES", "package_versions", "run_attrs"]
+
+#: Distributions whose versions a results file records (beside Python and layergain).
+PACKAGES: tuple[str, ...] = (
+    "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "statsmodels", "pingouin", "xarray", "netCDF4",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, layergain and every distribution of :data:`PACKAGES` ("" where not installed)."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "layergain": __version__}
+    for dist in PACKAGES:
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def _engine_attr(engines: Mapping[str, str]) -> str:
+    """The extraction engine that ran: one name, or per network where a faster one fell back to eager."""
+    names = set(engines.values())
+    return names.pop() if len(names) == 1 else json.dumps(dict(engines))
+
+
+def run_attrs(
+    config: Any,
+    image_set: Any,
+    card: Any,
+    *,
+    weights_source: str,
+    weights_sha256: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    engines: Mapping[str, str],
+    extraction_threads: int,
+    probe: Any,
+    not_converged: int,
+    seeds: Sequence[int],
+    timings: Mapping[str, float],
+) -> dict[str, Any]:
+    """The attrs of one run's results.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's settings (a dataclass; ``quiet`` and ``progress`` are left out of ``config``).
+    image_set : ImageSet
+        The image set the run used.
+    card : DataCard or None
+        Its data card, if one was found.
+    weights_source, weights_sha256 : str
+        Where the pretrained weights came from and their checksum.
+    mean, std : sequence of float
+        Input normalisation of the backbone.
+    engines : mapping of str to str
+        The extraction engine that ran, per network (init name -> engine).
+    extraction_threads : int
+        Torch threads of the extraction.
+    probe : ProbeSettings
+        Settings of the linear probes.
+    not_converged : int
+        Probe fits that did not converge.
+    seeds : sequence of int
+        Seeds of the random networks.
+    timings : mapping of str to float
+        Seconds per stage.
+
+    Returns
+    -------
+    dict
+        Attribute name -> value, each netCDF-safe.
+    """
+    return {
+        "title": f"layergain run: {image_set.name}",
+        "dataset": image_set.name,
+        "data_source": image_set.source,
+        "data_card": card.id if card else "",
+        "data_card_summary": card.summary if card else "",
+        "data_content_sha256": image_set.content_sha256,
+        "n_images": len(image_set),
+        "class_names": json.dumps(list(image_set.class_names)),
+        "class_counts": json.dumps(image_set.counts),
+        "group_column": image_set.group_column or "",
+        "n_groups": int(np.unique(image_set.groups).size) if image_set.groups is not None else 0,
+        "skipped_images": json.dumps(list(image_set.skipped)),
+        "image_formats": json.dumps(image_set.formats),
+        "max_per_class": config.max_per_class or 0,
+        "backbone": config.model,
+        "weights_source": weights_source,
+        "weights_sha256": weights_sha256,
+        "input_mean": list(mean),
+        "input_std": list(std),
+        "image_size": config.image_size,
+        "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
+        "pooling": config.pooling,
+        "feature_engine": _engine_attr(engines),
+        "extraction_threads": extraction_threads,
+        "probe": probe.describe(),
+        "probe_C": probe.C,
+        "probe_not_converged": not_converged,
+        "folds": config.folds,
+        "repeats": config.repeats,
+        "cv": ("StratifiedGroupKFold" if image_set.groups is not None else "StratifiedKFold") + ", shuffled",
+        "seeds": list(seeds),
+        "random_init": "architecture's default initialisation under torch.manual_seed(seed)",
+        "seed": config.seed,
+        "n_boot": config.boot,
+        "n_permutations": config.permutations,
+        "confidence": config.confidence,
+        "versions": json.dumps(package_versions()),
+        "command": config.command or " ".join(sys.argv),
+        "config": json.dumps({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}, default=str),
+        "timings_s": json.dumps({k: round(v, 2) for k, v in timings.items()}),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
