@@ -77,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeats", type=_positive_int, default=1, metavar="R", help="repeats of the k-fold CV (default 1)")
     run.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="images are resized to PX×PX (default 224)")
     run.add_argument("--pooling", choices=("avg", "max", "avgmax"), default="avg", help="feature-map pooling (default avg)")
-    run.add_argument("--boot", type=_positive_int, default=2000, metavar="B", help="bootstrap draws (default 2000)")
-    run.add_argument("--permutations", type=_positive_int, default=9999, metavar="P", help="sign-flip permutations (default 9999)")
+    run.add_argument("--draws", type=_positive_int, default=20000, metavar="B",
+                     help="Monte Carlo draws of the statistics' reference distributions (default 20000)")
+    run.add_argument("--margin", type=float, default=0.02, metavar="D",
+                     help="sweet spot: accuracy margin of 'as good as the best layer' (default 0.02)")
+    run.add_argument("--target", choices=("draw", "fixed"), default="draw",
+                     help="population of the gain: pretraining vs the random-init distribution, the pretrained "
+                          "network counted as one draw (default), or this pretrained network (fixed)")
     run.add_argument("--confidence", type=float, default=0.95, metavar="C", help="interval level (default 0.95)")
     run.add_argument("--probe-c", type=float, default=1.0, metavar="C", help="inverse L2 strength of the probe (default 1.0)")
     run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of folds, subsets and resampling (default 0)")
@@ -100,10 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folder or its results.nc")
     cmp_.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    cmp_.add_argument("--boot", type=_positive_int, default=2000, metavar="B", help="bootstrap draws (default 2000)")
-    cmp_.add_argument("--permutations", type=_positive_int, default=9999, metavar="P")
+    cmp_.add_argument("--draws", type=_positive_int, default=20000, metavar="B",
+                      help="Monte Carlo draws of the reference distributions (default 20000)")
     cmp_.add_argument("--confidence", type=float, default=0.95, metavar="C")
-    cmp_.add_argument("--alpha", type=float, default=0.05, metavar="A", help="level of 'significant' (Holm-adjusted)")
+    cmp_.add_argument("--alpha", type=float, default=0.05, metavar="A", help="level of 'significant' (max-T adjusted)")
     cmp_.add_argument("--deep-from", type=float, default=0.75, metavar="D",
                       help="layers with relative depth >= D are the 'deepest layers' (default 0.75)")
     cmp_.add_argument("--seed", type=int, default=0, metavar="S")
@@ -113,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", metavar="RESULTS", help="results.nc or comparison.nc, or the folder holding it")
     rep.add_argument("--out", metavar="DIR", help="report folder (default: the results file's folder)")
     rep.add_argument("--quiet", action="store_true")
+
+    st = sub.add_parser("stats", help="recompute a run's statistics (and report) from its results.nc alone")
+    st.add_argument("results", metavar="RESULTS", help="results.nc of a run, or the folder holding it")
+    st.add_argument("--out", metavar="DIR", help="output folder (default: the results file's folder)")
+    st.add_argument("--draws", type=_positive_int, metavar="B", help="draws of the reference distributions "
+                    "(default: the run's)")
+    st.add_argument("--margin", type=float, metavar="D", help="sweet-spot margin (default: the run's, else 0.02)")
+    st.add_argument("--confidence", type=float, metavar="C", help="interval level (default: the run's)")
+    st.add_argument("--target", choices=("draw", "fixed"), help="population of the gain (default: the run's)")
+    st.add_argument("--quiet", action="store_true")
 
     layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
     _add_model_options(layers)
@@ -132,7 +147,7 @@ def _config(args):
     return RunConfig(
         data=args.data, out=get("out"), model=args.model, weights=args.weights, seeds=args.seeds, folds=get("folds"),
         repeats=get("repeats"), max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,
-        boot=get("boot"), permutations=get("permutations"), confidence=get("confidence"), seed=args.seed,
+        draws=get("draws"), margin=get("margin"), target=get("target"), confidence=get("confidence"), seed=args.seed,
         cache=args.cache, group_column=args.group_column, data_card=args.data_card,
         layers=args.layers.split(",") if args.layers else None, batch_size=args.batch_size, device=args.device,
         probe_c=get("probe_c"), skip_bad_images=args.skip_bad_images, quiet=args.quiet,
@@ -164,9 +179,19 @@ def _cmd_compare(args) -> int:
     from layergain.pipeline import compare
 
     output = compare(
-        args.runs, args.out, boot=args.boot, permutations=args.permutations, confidence=args.confidence,
+        args.runs, args.out, draws=args.draws, confidence=args.confidence,
         alpha=args.alpha, deep_from=args.deep_from, seed=args.seed, log=_log(args.quiet),
     )
+    if not args.quiet:
+        print(f"report: {output.out / 'report.html'}")
+    return 0
+
+
+def _cmd_stats(args) -> int:
+    from layergain.pipeline import restatistics
+
+    output = restatistics(args.results, args.out, draws=args.draws, margin=args.margin,
+                          confidence=args.confidence, target=args.target, log=_log(args.quiet))
     if not args.quiet:
         print(f"report: {output.out / 'report.html'}")
     return 0
@@ -213,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "report": _cmd_report,
-                "layers": _cmd_layers}
+                "stats": _cmd_stats, "layers": _cmd_layers}
     try:
         code = commands[args.command](args)
         interrupt.check()  # an interrupt whose exception was lost still ends as one

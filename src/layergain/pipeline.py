@@ -21,7 +21,7 @@ import xarray as xr
 from layergain import _interrupt as interrupt
 from layergain import schema as S
 from layergain.data import ImageSet, find_data_card, load_image_set
-from layergain.errors import InputValueError, NotEnoughDataError, OutputError
+from layergain.errors import InputValueError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
 from layergain.features.extract import ENGINES, feature_key
 from layergain.models import DEFAULT_MODEL, load_backbone
@@ -33,13 +33,13 @@ from layergain.probes import (
     cross_val_probe,
     make_folds,
 )
-from layergain.results.build import gain_dataset, probe_dataset
+from layergain.results.build import probe_dataset
 from layergain.results.io import load_results, save_results
 from layergain.results.provenance import package_versions, run_attrs
 from layergain.similarity import study_similarity
 from layergain.validation import check_choice, check_int, check_probability
 
-__all__ = ["RunConfig", "RunOutput", "compare", "extract", "run"]
+__all__ = ["RunConfig", "RunOutput", "compare", "extract", "restatistics", "run"]
 
 Log = Callable[[str], None]
 
@@ -58,8 +58,9 @@ class RunConfig:
     max_per_class: int | None = None
     image_size: int = 224
     pooling: str = "avg"
-    boot: int = 2000
-    permutations: int = 9999
+    draws: int = 20000  # Monte Carlo draws of the statistics' reference distributions
+    margin: float = 0.02  # non-inferiority margin of the sweet spot (accuracy)
+    target: str = "draw"  # the gain's population: "draw" (pretraining vs random inits) or "fixed" (this network)
     confidence: float = 0.95
     seed: int = 0
     cache: str | None = None
@@ -84,8 +85,10 @@ class RunConfig:
         check_int(self.folds, "folds", minimum=2)
         check_int(self.repeats, "repeats", minimum=1)
         check_int(self.image_size, "image_size", minimum=32)
-        check_int(self.boot, "boot", minimum=100)
-        check_int(self.permutations, "permutations", minimum=99)
+        check_int(self.draws, "draws", minimum=1000)
+        if not 0 < self.margin < 1:
+            raise InputValueError(f"`margin` must lie in (0, 1) (an accuracy difference), got {self.margin}.")
+        check_choice(self.target, "target", ("draw", "fixed"))
         if self.batch_size is not None:
             check_int(self.batch_size, "batch_size", minimum=1)
         check_int(self.seed, "seed", minimum=0)
@@ -112,7 +115,7 @@ class RunOutput:
 
 def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
     """Independent random streams of a run, derived from one seed (order fixed forever)."""
-    names = ["folds", "bootstrap", "signflip", "sweetspot", "trend", "similarity"]
+    names = ["folds", "statistics"]
     return dict(zip(names, np.random.SeedSequence(seed).spawn(len(names))))
 
 
@@ -198,7 +201,12 @@ def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, l
 
     t = time.perf_counter()
     correct = probes["prediction"] == image_set.labels  # (init, layer, repeat, image)
-    stats = _statistics(config, image_set, correct, folds, layers, inits, streams)
+    stats = _statistics(
+        correct, image_set.labels, image_set.groups, folds, [layer.name for layer in layers],
+        np.array([layer.relative_depth for layer in layers]), inits,
+        confidence=config.confidence, margin=config.margin, draws=config.draws, target=config.target,
+        stream=streams["statistics"], progress=config.progress,
+    )
     timings["statistics"] = time.perf_counter() - t
 
     results = xr.merge([probes["dataset"], stats, similarity], combine_attrs="drop_conflicts", join="outer")
@@ -342,74 +350,88 @@ def _probe_all(config, image_set, store: FeatureStore, inits, layers, folds, log
     return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
 
 
-def _statistics(config, image_set, correct, folds, layers, inits, streams) -> xr.Dataset:
+def _statistics(correct, labels, groups, folds, layer_names, relative_depth, inits, *, confidence, margin, draws,
+                target, stream, progress=False) -> xr.Dataset:
+    """The statistics of a run: :func:`layergain.stats.gain_statistics` on its correctness arrays
+    ``correct`` (init, layer, repeat, image), pretrained first."""
     from tqdm.auto import tqdm
 
     from layergain import stats
 
-    bar = tqdm(total=5, desc="statistics", unit="step", disable=not config.progress, leave=False)
+    bar = tqdm(total=1, desc="statistics", unit="step", disable=not progress, leave=False)
     pre, rand = correct[0], np.moveaxis(correct[1:], 0, 1)  # (L, R, N), (L, S, R, N)
-    bar.set_postfix_str(f"bootstrap, B={config.boot}")
-    boot = _bootstrap(config, image_set, pre, rand, streams["bootstrap"])
-    bar.update()
-    bar.set_postfix_str(f"sign-flip test, {config.permutations} permutations")
-    signflip = stats.sign_flip_test(
-        pre, rand, image_set.groups, n_resamples=config.permutations, seed=np.random.default_rng(streams["signflip"])
+    ds = stats.gain_statistics(
+        pre, rand, labels, groups, folds, layers=layer_names, relative_depth=relative_depth,
+        confidence=confidence, margin=margin, n_draws=draws, pretrained=target, seed=np.random.default_rng(stream),
     )
     bar.update()
-    bar.set_postfix_str("McNemar, corrected t-test, effect sizes")
-    ttest = stats.corrected_resampled_ttest(pre, rand, folds)
-    tests = {
-        "signflip": signflip,
-        "signflip_attrs": {
-            "test": f"paired sign-flip permutation test ({signflip.alternative})",
-            "n_resamples": signflip.n_resamples,
-            "exact": int(signflip.exact),
-            "resampling_unit": signflip.resampling_unit,
-        },
-        "p_holm": stats.adjust_pvalues(signflip.pvalue, "holm"),
-        "p_bh": stats.adjust_pvalues(signflip.pvalue, "fdr_bh"),
-        "ttest": ttest,
-        "ttest_p_holm": stats.adjust_pvalues(ttest.pvalue, "holm"),
-        "mcnemar": stats.mcnemar_tests(pre, rand),
-    }
-    effects = stats.gain_effect_sizes(pre, rand)
-    bar.update()
-    bar.set_postfix_str("depth trend, sweet spot")
-    relative_depth = np.array([layer.relative_depth for layer in layers])
-    trend = sweet = None  # a trend needs 3 layers, a sweet spot 2 (with --layers a run may have fewer)
-    if len(layers) >= 3:
-        trend = stats.depth_trend(boot, relative_depth, seed=np.random.default_rng(streams["trend"]))
-    if len(layers) >= 2:
-        sweet = stats.sweet_spot(
-            pre, image_set.groups, np.array([layer.params_to_layer for layer in layers]),
-            n_resamples=config.permutations, seed=np.random.default_rng(streams["sweetspot"]),
-        )
-    bar.update(2)
     bar.close()
-    return gain_dataset([layer.name for layer in layers], inits[1:], boot, tests, effects, trend, sweet)
+    ds = ds.assign_coords({S.INIT: inits[1:]}) if S.INIT in ds.dims else ds
+    ds.attrs = {}
+    return ds
 
 
-def _bootstrap(config, image_set, pre, rand, stream):
-    """Hierarchical bootstrap, stratified by class where it can be.
+# Variables of a run that the statistics do not make (the probes' and the similarity's).
+_NOT_STATISTICS = ("prediction", "probability", "fold", "accuracy", "balanced_accuracy", "macro_f1")
 
-    With groups, strata are the groups' dominant classes; where some class has a single group
-    (e.g. a tissue type seen on one slide) stratification is impossible and whole groups are
-    resampled without strata (the plain cluster bootstrap). The results' ``stratified_by``
-    attribute and the report say which was used.
+
+def restatistics(
+    results: str | Path,
+    out: str | Path | None = None,
+    *,
+    draws: int | None = None,
+    margin: float | None = None,
+    confidence: float | None = None,
+    target: str | None = None,
+    log: Log | None = None,
+) -> RunOutput:
+    """Recompute the statistics of a finished run from its results.nc, and its report.
+
+    The stored out-of-fold predictions, folds, labels and groups are all the statistics need, so
+    a run can be re-analysed (new settings, or a new version of the statistics) without its
+    networks or features. Probe and similarity variables are kept as they are; every statistics
+    variable is recomputed with the run's own seed, so a run made with these settings would
+    store the same numbers. Writes results.nc and the report into ``out`` (default: the run's
+    folder), staged as in :func:`run`.
     """
-    from layergain import stats
-    from layergain.errors import NotEnoughDataError
-
-    kwargs = dict(n_boot=config.boot, confidence=config.confidence)
-    try:
-        return stats.bootstrap_gain(pre, rand, image_set.labels, image_set.groups, seed=np.random.default_rng(stream), **kwargs)
-    except NotEnoughDataError:
-        if image_set.groups is None:
-            raise
-        return stats.bootstrap_gain(
-            pre, rand, image_set.labels, image_set.groups, stratify=False, seed=np.random.default_rng(stream), **kwargs
-        )
+    log = log or (lambda message: None)
+    path = Path(results).expanduser()
+    ds = load_results(path)
+    out = Path(out).expanduser() if out is not None else (path if path.is_dir() else path.parent)
+    _check_out_dir(out)
+    settings = {
+        "draws": int(ds.attrs.get("n_draws", RunConfig.draws)) if draws is None else draws,
+        "margin": float(ds.attrs.get("margin", RunConfig.margin)) if margin is None else margin,
+        "confidence": float(ds.attrs.get("confidence", RunConfig.confidence)) if confidence is None else confidence,
+        "target": str(ds.attrs.get("statistics_target", RunConfig.target)) if target is None else target,
+    }
+    RunConfig(**settings).validate()
+    t = time.perf_counter()
+    inits = [str(i) for i in ds[S.INIT].values]
+    labels = ds["label"].values
+    groups = ds["group"].values
+    groups = groups if (groups != "").all() else None
+    stats = _statistics(
+        ds["prediction"].values == labels, labels, groups, ds["fold"].values,
+        [str(n) for n in ds[S.LAYER].values], ds["relative_depth"].values, inits,
+        stream=_streams(int(ds.attrs.get("seed", 0)))["statistics"], **settings,
+    )
+    kept = [v for v in ds.data_vars if v in _NOT_STATISTICS or v.startswith(("cka_", "svcca", "pwcca"))]
+    base = ds[kept].drop_vars(S.BOOT, errors="ignore")  # former bootstrap draws' coordinate
+    merged = xr.merge([base, stats], combine_attrs="override", join="outer").reindex({S.INIT: inits})
+    timings = json.loads(ds.attrs.get("timings_s", "{}"))
+    timings["statistics"] = round(time.perf_counter() - t, 2)
+    merged.attrs = {
+        **{k: v for k, v in ds.attrs.items() if k not in ("n_boot", "n_permutations")},
+        "n_draws": settings["draws"], "margin": settings["margin"], "confidence": settings["confidence"],
+        "statistics_target": settings["target"],
+        "statistics_recomputed": f"from the stored predictions by layergain {package_versions()['layergain']} "
+        f"({' '.join(sys.argv) or 'restatistics'})",
+        "timings_s": json.dumps(timings),
+    }
+    log(f"statistics of {ds.attrs.get('dataset', path)} recomputed in {timings['statistics']:.1f} s")
+    files = _write(out, merged, log)
+    return RunOutput(out=out, results=merged, files=files, timings={"statistics": timings["statistics"]})
 
 
 _versions = package_versions  # the name compare() reads them under
@@ -419,8 +441,7 @@ def compare(
     runs: list[str | Path],
     out: str | Path,
     *,
-    boot: int = 2000,
-    permutations: int = 9999,
+    draws: int = 20000,
     confidence: float = 0.95,
     alpha: float = 0.05,
     deep_from: float = 0.75,
@@ -436,8 +457,7 @@ def compare(
     from layergain.results.comparison import comparison_dataset, stack_runs
 
     log = log or (lambda message: None)
-    check_int(boot, "boot", minimum=100)
-    check_int(permutations, "permutations", minimum=99)
+    check_int(draws, "draws", minimum=1000)
     if len(runs) < 2:
         raise InputValueError(f"`compare` needs at least 2 runs, got {len(runs)}. Pass two or more run folders.")
     out = Path(out).expanduser()
@@ -461,23 +481,11 @@ def compare(
         )
     log(f"comparing {', '.join(names)}")
     t = time.perf_counter()
-    kwargs = dict(
-        n_boot=boot, confidence=confidence, alpha=alpha, deep_min_relative_depth=deep_from, n_resamples=permutations
-    )
     with torch_threads(1):
-        try:
-            result = stats.compare_sets(
-                outcomes, datasets[0]["relative_depth"].values, seed=np.random.default_rng(seed), **kwargs
-            )
-        except NotEnoughDataError:
-            # As in a run: a class on a single slide/patient cannot be a stratum; groups are
-            # then resampled without strata (the result's attrs say which).
-            if all(o.groups is None for o in outcomes):
-                raise
-            result = stats.compare_sets(
-                outcomes, datasets[0]["relative_depth"].values, stratify=False, seed=np.random.default_rng(seed),
-                **kwargs,
-            )
+        result = stats.compare_sets(
+            outcomes, datasets[0]["relative_depth"].values, n_draws=draws, confidence=confidence, alpha=alpha,
+            deep_min_relative_depth=deep_from, seed=np.random.default_rng(seed),
+        )
     layer_names = [str(n) for n in datasets[0][S.LAYER].values]
     comparison = xr.merge(
         [stack_runs(datasets), comparison_dataset(names, layer_names, result)],
@@ -490,10 +498,9 @@ def compare(
         "weights_sha256": datasets[0].attrs["weights_sha256"],
         "seeds": [int(s) for s in datasets[0]["seed"].values[datasets[0]["kind"].values == "random"]],
         "deep_min_relative_depth": deep_from,
-        "stratified_by": json.dumps({n: b.stratified_by for n, b in zip(names, result.bootstraps)}),
-        "resampling_unit": json.dumps({n: b.resampling_unit for n, b in zip(names, result.bootstraps)}),
+        "resampling_unit": json.dumps(dict(zip(names, result.unit_kind))),
+        "n_units": json.dumps(dict(zip(names, result.units))),
         "seed": seed,
-        "n_permutations": permutations,
         "runs": json.dumps([
             {"dataset": ds.attrs["dataset"], "data_card": ds.attrs.get("data_card", ""),
              "data_card_summary": ds.attrs.get("data_card_summary", ""), "n_images": int(ds.attrs["n_images"]),

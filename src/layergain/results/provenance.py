@@ -1,13 +1,13 @@
 """How a run was made: the attrs of its results (data, networks, settings, software, time).
 
-Every value survives a netCDF round trip (str, numbers, 1-D numeric lists; JSON strings for
-the rest), so a results file says by itself where its numbers came from.
+Every value survives a netCDF round trip (str, numbers, 1-D numeric lists; JSON text written by
+:func:`layergain.results.io.encode_attr` for the rest), so a results file says by itself where its
+numbers came from.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from layergain import __version__
+from layergain.results.io import encode_attr
 
 __all__ = ["PACKAGES", "package_versions", "run_attrs"]
 
@@ -42,7 +43,7 @@ def package_versions() -> dict[str, str]:
 def _engine_attr(engines: Mapping[str, str]) -> str:
     """The extraction engine that ran: one name, or per network where a faster one fell back to eager."""
     names = set(engines.values())
-    return names.pop() if len(names) == 1 else json.dumps(dict(engines))
+    return names.pop() if len(names) == 1 else encode_attr(dict(engines))
 
 
 def run_attrs(
@@ -101,12 +102,12 @@ def run_attrs(
         "data_card_summary": card.summary if card else "",
         "data_content_sha256": image_set.content_sha256,
         "n_images": len(image_set),
-        "class_names": json.dumps(list(image_set.class_names)),
-        "class_counts": json.dumps(image_set.counts),
+        "class_names": encode_attr(list(image_set.class_names)),
+        "class_counts": encode_attr(image_set.counts),
         "group_column": image_set.group_column or "",
         "n_groups": int(np.unique(image_set.groups).size) if image_set.groups is not None else 0,
-        "skipped_images": json.dumps(list(image_set.skipped)),
-        "image_formats": json.dumps(image_set.formats),
+        "skipped_images": encode_attr(list(image_set.skipped)),
+        "image_formats": encode_attr(image_set.formats),
         "max_per_class": config.max_per_class or 0,
         "backbone": config.model,
         "weights_source": weights_source,
@@ -127,12 +128,13 @@ def run_attrs(
         "seeds": list(seeds),
         "random_init": "architecture's default initialisation under torch.manual_seed(seed)",
         "seed": config.seed,
-        "n_boot": config.boot,
-        "n_permutations": config.permutations,
+        "n_draws": config.draws,
+        "margin": config.margin,
+        "statistics_target": config.target,
         "confidence": config.confidence,
-        "versions": json.dumps(package_versions()),
+        "versions": encode_attr(package_versions()),
         "command": config.command or " ".join(sys.argv),
-        "config": json.dumps({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}, default=str),
-        "timings_s": json.dumps({k: round(v, 2) for k, v in timings.items()}),
+        "config": encode_attr({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}),
+        "timings_s": encode_attr({k: round(v, 2) for k, v in timings.items()}),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
