@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from layergain.errors import DataError, OutputError
-from layergain.results.io import load_results, netcdf_safe_attrs, save_results
+from layergain.results.io import decode_attr, encode_attr, load_results, netcdf_safe_attrs, save_results
 
 
 def _dataset() -> xr.Dataset:
@@ -59,3 +60,12 @@ def test_unwritable_folder(tmp_path):
     locked.mkdir(mode=0o500)
     with pytest.raises(OutputError, match="cannot write .*r.nc"):
         save_results(_dataset(), locked / "r.nc")
+
+
+def test_encode_and_decode_attr() -> None:
+    value = {"b": [1, "x"], "a": {"layer": "reason"}}
+    assert encode_attr(value) == '{"b": [1, "x"], "a": {"layer": "reason"}}'  # keys keep their order
+    assert encode_attr(value, sort_keys=True).startswith('{"a"')
+    assert decode_attr(encode_attr(value)) == value
+    assert decode_attr("", default={}) == {} and decode_attr("plain text") == "plain text"
+    assert decode_attr(3) == 3 and encode_attr(Path("a/b")) == '"a/b"'

@@ -3,14 +3,13 @@ netCDF-safe."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import xarray as xr
 
 from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError
+from layergain.results.io import decode_attr, load_results, save_results
 from layergain.similarity import (
     MEASURES,
     cka_matrix,
@@ -77,13 +76,13 @@ def test_nan_with_reasons_never_aborts(seed: int) -> None:
     feats = _features(np.random.default_rng(seed), 40)
     feats["random-1"]["block1"][3, 2] = np.nan
     ds = layer_similarity(feats, keep=0.999)
-    why = json.loads(ds["svcca"].attrs["nan_reason"])
+    why = ds["svcca"].attrs["nan_reason"]
     assert np.isnan(ds["svcca"].sel({S.LAYER: "block3"})).all()
     assert "n_images - 1 = 39 is less than" in why["block3"]["random-0"]
     assert np.isnan(ds["cka_linear"].sel({S.INIT: "random-1", S.LAYER: "block1"}))
     assert not np.isnan(ds["cka_linear"].sel({S.INIT: "random-0", S.LAYER: "block1"}))
-    assert "NaN or infinite" in json.loads(ds["cka_linear"].attrs["nan_reason"])["block1"]["random-1"]
-    rr_why = json.loads(ds["cka_linear_rr"].attrs["nan_reason"])["block1"]
+    assert "NaN or infinite" in ds["cka_linear"].attrs["nan_reason"]["block1"]["random-1"]
+    rr_why = ds["cka_linear_rr"].attrs["nan_reason"]["block1"]
     assert "random-1" in rr_why
     assert np.isnan(ds["cka_linear_rr"].sel({S.PAIR: "random-0|random-1", S.LAYER: "block1"}))
     assert not np.isnan(ds["cka_linear_rr"].sel({S.PAIR: "random-0|random-2", S.LAYER: "block1"}))
@@ -94,15 +93,20 @@ def test_pretrained_layer_invalid() -> None:
     feats[S.PRETRAINED]["block0"][:] = 1.0
     ds = layer_similarity(feats, measures=("cka_linear",))
     assert np.isnan(ds["cka_linear"].sel({S.LAYER: "block0"})).all()
-    assert "constant across images" in json.loads(ds["cka_linear"].attrs["nan_reason"])["block0"][S.PRETRAINED]
+    assert "constant across images" in ds["cka_linear"].attrs["nan_reason"]["block0"][S.PRETRAINED]
 
 
 def test_netcdf_round_trip(tmp_path, seed: int) -> None:
-    ds = layer_similarity(_features(np.random.default_rng(seed), 50))
-    path = tmp_path / "similarity.nc"
-    ds.to_netcdf(path, engine="netcdf4")
-    back = xr.load_dataset(path, engine="netcdf4")
-    xr.testing.assert_identical(back, ds)
+    """Attrs are Python values; save_results writes them (dicts as JSON), decode_attr reads them back."""
+    feats = _features(np.random.default_rng(seed), 50)
+    feats["random-0"]["block1"][0, 0] = np.nan  # a nan_reason to carry
+    ds = layer_similarity(feats)
+    back = load_results(save_results(ds, tmp_path / "similarity.nc"))
+    xr.testing.assert_identical(back.drop_attrs(), ds.drop_attrs())
+    for name in ds.variables:
+        assert {k: decode_attr(v) for k, v in back[name].attrs.items()} == ds[name].attrs, name
+    assert {k: decode_attr(v) for k, v in back.attrs.items()} == ds.attrs
+    assert "NaN or infinite" in ds["cka_linear"].attrs["nan_reason"]["block1"]["random-0"]
     assert back["svcca"].attrs["keep"] == 0.99
     assert "SVCCA (Raghu et al. 2017)" in back["svcca"].attrs["method"]
 
@@ -120,7 +124,7 @@ def test_selected_measures_and_progress() -> None:
     )
     assert set(ds.data_vars) == {"svcca", "svcca_rr"}
     assert [c[:2] for c in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    assert json.loads(ds.attrs["similarity_measures"]) == ["svcca"]
+    assert ds.attrs["similarity_measures"] == ["svcca"]
 
 
 def test_torch_features() -> None:
@@ -184,12 +188,12 @@ def test_study_similarity_per_layer_and_streamed_matrices(monkeypatch, seed: int
     whole = layer_similarity(feats)
     for name in whole.data_vars:
         xr.testing.assert_allclose(ds[name], whole[name])
-        assert json.loads(ds[name].attrs["nan_reason"]) == json.loads(whole[name].attrs["nan_reason"])
-    assert "n_images - 1 = 39 is less than" in json.loads(ds["svcca"].attrs["nan_reason"])["block3"]["random-0"]
+        assert ds[name].attrs["nan_reason"] == whole[name].attrs["nan_reason"]
+    assert "n_images - 1 = 39 is less than" in ds["svcca"].attrs["nan_reason"]["block3"]["random-0"]
     for name, kind in (("cka_matrix", "linear"), ("cka_debiased_matrix", "debiased")):
         assert ds[name].dims == (S.INIT, S.LAYER_PRETRAINED, S.LAYER_OTHER)
         assert ds[name].attrs["streaming_block"] == 16
-        assert json.loads(ds[name].attrs["nan_reason"]) == {}
+        assert ds[name].attrs["nan_reason"] == {}
         for init in inits[1:]:
             expected = cka_matrix(feats[S.PRETRAINED], feats[init], kind=kind).values
             np.testing.assert_allclose(ds[name].sel({S.INIT: init}).values, expected, rtol=1e-9)
@@ -202,5 +206,5 @@ def test_study_similarity_many_images(monkeypatch) -> None:
     ds = study_similarity(_MemoryStore(feats), list(feats))
     for name in ("cka_rbf", "cka_rbf_rr"):
         assert np.isnan(ds[name]).all()
-        assert "not computed above 30 images" in json.loads(ds[name].attrs["nan_reason"])["all layers"]
+        assert "not computed above 30 images" in ds[name].attrs["nan_reason"]["all layers"]
     assert np.isfinite(ds["cka_linear"].sel({S.LAYER: "block1"})).all()

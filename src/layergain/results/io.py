@@ -1,9 +1,15 @@
-"""Save and load results as netCDF (netCDF4 engine), atomically."""
+"""Save and load results as netCDF (netCDF4 engine), atomically: the results' one JSON boundary.
+
+Stages keep attrs as Python values (dicts, lists, numbers, str). Only this module encodes what
+netCDF cannot hold (dicts, lists of str) as JSON text (:func:`encode_attr`, applied to every attr by
+:func:`save_results`) and decodes it back (:func:`decode_attr`).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -11,7 +17,35 @@ import xarray as xr
 from layergain._files import atomic_target
 from layergain.errors import DataError, OutputError
 
-__all__ = ["load_results", "netcdf_safe_attrs", "save_results"]
+__all__ = ["decode_attr", "encode_attr", "load_results", "netcdf_safe_attrs", "save_results"]
+
+
+def encode_attr(value: Any, *, sort_keys: bool = False) -> str:
+    """``value`` (dict, list, str, number) as JSON text, for an attr netCDF cannot hold as it is.
+
+    Parameters
+    ----------
+    value : any JSON-able value
+        Values JSON does not know (paths, numpy scalars) are written as their ``str``.
+    sort_keys : bool, default=False
+        Sort the keys of dicts (otherwise they keep their order).
+    """
+    return json.dumps(value, sort_keys=sort_keys, default=str)
+
+
+def decode_attr(value: Any, default: Any = None) -> Any:
+    """An attr as a Python value: JSON text decoded, other values as they are.
+
+    ``default`` for an empty string; text that is not JSON is returned as it is.
+    """
+    if not isinstance(value, str):
+        return value
+    if not value:
+        return default
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def netcdf_safe_attrs(attrs: dict) -> dict:
@@ -29,7 +63,7 @@ def netcdf_safe_attrs(attrs: dict) -> dict:
         ):
             out[key] = np.asarray(value)
         else:
-            out[key] = json.dumps(value, sort_keys=True, default=str)
+            out[key] = encode_attr(value, sort_keys=True)
     return out
 
 

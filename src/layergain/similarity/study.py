@@ -12,7 +12,6 @@ a collapsed layer, NaN features) is stored as NaN and the reason goes into the v
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Any, Protocol
@@ -111,8 +110,9 @@ def layer_similarity(
         only), and ``m_rr(pair, layer)``, the same measure between every pair of random inits
         (``pair`` like ``"random-0|random-1"``, with coordinates ``pair_first`` and
         ``pair_second``; present with two or more random inits). Each variable's attrs hold ``method``,
-        ``long_name`` and ``nan_reason`` (JSON: layer -> {init or pair -> reason}, ``{}`` when
-        nothing is missing); the Dataset's attrs hold the settings.
+        ``long_name`` and ``nan_reason`` (a dict layer -> {init or pair -> reason}, ``{}`` when
+        nothing is missing); the Dataset's attrs hold the settings. Attrs are Python values:
+        :func:`layergain.results.io.save_results` writes them to netCDF (dicts as JSON).
 
     Raises
     ------
@@ -158,9 +158,9 @@ def layer_similarity(
     ds.attrs.update(
         {
             "similarity_pretrained": pretrained,
-            "similarity_measures": json.dumps(list(measures)),
+            "similarity_measures": list(measures),
             "similarity_keep": keep,
-            "similarity_rbf_bandwidth": json.dumps(bandwidth),
+            "similarity_rbf_bandwidth": bandwidth,
             "similarity_n_images": n,
         }
     )
@@ -208,15 +208,15 @@ def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | N
     for name in ds.data_vars:  # each part knows the NaN reasons of its own layer
         reasons = {}
         for part in parts:
-            reasons.update(json.loads(part[name].attrs.get("nan_reason", "{}")))
-        ds[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
+            reasons.update(part[name].attrs.get("nan_reason", {}))
+        ds[name].attrs["nan_reason"] = reasons
     if big:
         why = (f"RBF CKA needs an N x N kernel per network; with {len(store.sha256)} images it is not computed "
                f"above {RBF_MAX_IMAGES} images (use a --max-per-class subset for it)")
         for name, like in (("cka_rbf", "cka_linear"), ("cka_rbf_rr", "cka_linear_rr")):
             if like in ds:
                 ds[name] = xr.full_like(ds[like], np.nan)
-                ds[name].attrs = {"long_name": "RBF CKA", "nan_reason": json.dumps({"all layers": why})}
+                ds[name].attrs = {"long_name": "RBF CKA", "nan_reason": {"all layers": why}}
     ds = ds.merge(_cka_matrices(store, inits))
     if log is not None:
         log("similarity: done")
@@ -243,7 +243,7 @@ def _cka_matrices(store: FeatureSource, inits: list[str]) -> xr.Dataset:
                          "of each random init",
             "method": da.attrs.get("method", ""),
             "streaming_block": SIMILARITY_BLOCK,
-            "nan_reason": json.dumps(bad, sort_keys=True),
+            "nan_reason": bad,
         }
         out[name] = da
     return xr.Dataset(out)
@@ -466,18 +466,27 @@ _LONG_NAMES = {
 }
 
 
+def _show(value: Any) -> str:
+    """A bandwidth as JSON writes it: "median", 0.5, [0.5, 1.0]."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
 def _attrs(measure: str, what: str, reasons: dict[str, Any], keep: float, bandwidth: Any) -> dict[str, Any]:
     method = {
         "cka_linear": METHODS["linear"],
         "cka_debiased": METHODS["debiased"],
-        "cka_rbf": f"RBF CKA, biased HSIC (Kornblith et al. 2019), bandwidth={json.dumps(bandwidth)} "
+        "cka_rbf": f"RBF CKA, biased HSIC (Kornblith et al. 2019), bandwidth={_show(bandwidth)} "
         "(median: sigma^2 = median squared distance between distinct images, per network)",
         "svcca": f"SVCCA (Raghu et al. 2017), mean canonical correlation of the top singular "
         f"directions keeping {keep} of the variance, keep={keep}",
         "pwcca": f"PWCCA (Morcos et al. 2018) after SVD truncation keeping {keep} of the variance, keep={keep}",
     }[measure]
     attrs: dict[str, Any] = {"long_name": f"{_LONG_NAMES[measure]}, {what}", "method": method,
-                             "nan_reason": json.dumps(reasons, sort_keys=True)}
+                             "nan_reason": reasons}
     if measure in ("svcca", "pwcca"):
         attrs["keep"] = keep
     return attrs
