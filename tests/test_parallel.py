@@ -10,7 +10,7 @@ from layergain.parallel import executor
 from layergain.pipeline import RunConfig, run
 
 pytest.importorskip("distributed")
-SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, boot=200, permutations=999)
+SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000)
 
 
 @pytest.mark.slow

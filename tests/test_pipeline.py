@@ -18,7 +18,7 @@ from layergain.results.io import load_results
 from tests.helpers import make_folder_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, boot=200, permutations=999)
+SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_numbers_are_consistent(small_run):
 def test_attrs_record_how_the_run_was_made(small_run):
     a = load_results(small_run.out).attrs
     assert a["backbone"] == "efficientnet_lite0" and len(a["weights_sha256"]) == 64
-    assert list(a["seeds"]) == [0, 1] and a["folds"] == 3 and a["n_boot"] == 200
+    assert list(a["seeds"]) == [0, 1] and a["folds"] == 3 and a["n_draws"] == 2000
     assert a["data_card"] == "kather2016_sample" and "Kather" in a["data_card_summary"]
     assert json.loads(a["versions"])["torch"]
     assert a["created"].endswith("+00:00")
@@ -148,7 +148,7 @@ def test_cli_on_a_shared_set(tmp_path, capsys, cache):
     out = tmp_path / "lung"
     code, _ = _cli(
         ["run", "--data", str(SHARED / "lc25000_lung"), "--max-per-class", "10", "--seeds", "2", "--folds", "3",
-         "--image-size", "64", "--boot", "200", "--permutations", "999", "--out", str(out), "--cache", cache, "--quiet"],
+         "--image-size", "64", "--draws", "2000", "--out", str(out), "--cache", cache, "--quiet"],
         capsys,
     )
     assert code == 0
@@ -159,8 +159,8 @@ def test_cli_on_a_shared_set(tmp_path, capsys, cache):
 
 
 def test_compare_a_grouped_set_with_single_slide_classes(small_run, tmp_path, cache):
-    # The bundled sample is grouped by slide and some of its classes lie on one slide: the joint
-    # bootstrap then resamples slides without strata (as a run does), and says so.
+    # The bundled sample is grouped by slide and some of its classes lie on one slide: slides are the
+    # units of each set (never stratified by class), and the comparison says how many.
     from layergain.pipeline import compare
 
     other = run(RunConfig(out=str(tmp_path / "other"), cache=cache, **{**SMALL, "max_per_class": 7}))
@@ -168,9 +168,11 @@ def test_compare_a_grouped_set_with_single_slide_classes(small_run, tmp_path, ca
     from layergain.results.io import save_results
 
     save_results(other.results, other.out / "results.nc")
-    out = compare([small_run.out, other.out], tmp_path / "cmp", boot=200, permutations=999)
+    out = compare([small_run.out, other.out], tmp_path / "cmp", draws=2000)
     ds = load_results(out.out / "comparison.nc")
-    assert json.loads(ds.attrs["stratified_by"]) == {"kather2016_sample": "none", "kather_other": "none"}
+    assert json.loads(ds.attrs["resampling_unit"]) == {"kather2016_sample": "group", "kather_other": "group"}
+    slides = int(np.unique(small_run.results["group"].values).size)
+    assert json.loads(ds.attrs["n_units"])["kather2016_sample"] == slides
     assert list(ds["dataset"].values) == ["kather2016_sample", "kather_other"]
     assert (out.out / "report.html").is_file() and (out.out / "report.md").is_file()
     assert "nan_reason" in ds["svcca"].attrs

@@ -396,11 +396,12 @@ def pivot_draws(contrasts: Contrasts, n_draws: int, rng: np.random.Generator) ->
     for j, nu in enumerate(contrasts.df_sets):
         v_units += contrasts.var_units_by_set[j, ok][None, :] * (nu / rng.chisquare(nu, b))[:, None]
     u = rng.random(b)
-    df_q = contrasts.df_q[ok]
-    chi_q = sps.chi2.ppf(u[:, None], df_q[None, :])
-    v_net = np.maximum(
-        contrasts.q[ok][None, :] * df_q[None, :] / np.maximum(chi_q, 1e-300) - contrasts.q_int[ok][None, :], 0.0
-    )
+    v_net = np.zeros((b, ok.size))
+    q, q_int, df_q = contrasts.q[ok], contrasts.q_int[ok], contrasts.df_q[ok]
+    for nu in np.unique(df_q[q > 0]):  # one quantile per distinct df (a gain's is S - 1)
+        cols = np.flatnonzero((df_q == nu) & (q > 0))
+        chi = np.maximum(sps.chi2.ppf(u, nu), 1e-300)
+        v_net[:, cols] = np.maximum(q[cols][None, :] * (nu / chi)[:, None] - q_int[cols][None, :], 0.0)
     return np.sqrt(v_units) * z1 + np.sqrt(v_net) * z2
 
 
