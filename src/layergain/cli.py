@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 a user error (one line on stderr saying what and how to
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 
@@ -14,12 +15,54 @@ from layergain import __version__
 from layergain import _interrupt as interrupt
 from layergain.errors import LayergainError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "cli_message", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, as for every user error
         self.exit(2, f"layergain: error: {message} (see `{self.prog} --help`)\n")
+
+
+#: How the stages name a setting in their messages: a Python parameter, e.g. "use `folds=3`".
+_PARAMETER = re.compile(r"`(\w+)=([^`]*)`")
+_QUOTES = "'\""
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, tuple[str, bool]]:
+    """Python parameter -> (its flag, whether the flag takes a value), over every sub-command."""
+    out: dict[str, tuple[str, bool]] = {}
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())
+            elif action.option_strings and action.dest != "help":
+                out.setdefault(action.dest, (action.option_strings[-1], action.nargs != 0))
+    return out
+
+
+def cli_message(message: str, parser: argparse.ArgumentParser | None = None) -> str:
+    """A stage's message with its parameters as the CLI spells them: `folds=3` -> --folds 3.
+
+    Parameters without a flag stay as they are; a list value becomes the comma-separated form of
+    the flag (`layers=[A, B]` -> --layers A,B); a flag without a value stands alone
+    (`skip_bad_images=True` -> --skip-bad-images).
+    """
+    flags = _flags(parser or build_parser())
+
+    def to_flag(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2).strip()
+        if name not in flags:
+            return match.group(0)
+        flag, takes_value = flags[name]
+        if not takes_value:
+            return flag
+        if value.startswith("[") and value.endswith("]"):
+            value = ",".join(v.strip().strip(_QUOTES) for v in value[1:-1].split(","))
+        return f"{flag} {value.strip(_QUOTES)}"
+
+    return _PARAMETER.sub(to_flag, message)
 
 
 def _positive_int(text: str) -> int:
@@ -244,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         interrupt.check()  # an interrupt whose exception was lost still ends as one
         return code
     except LayergainError as exc:
-        message = str(exc).replace("\n", " ")
+        message = cli_message(str(exc).replace("\n", " "), parser)
         print(f"layergain: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

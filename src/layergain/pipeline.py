@@ -142,7 +142,7 @@ def _check_writable(folder: Path, what: str, option: str) -> None:
 
 
 def _check_out_dir(out: Path) -> None:
-    _check_writable(out, "output path", "--out")
+    _check_writable(out, "output path", "`out=DIR`")
 
 
 def run(config: RunConfig, log: Log | None = None) -> RunOutput:
@@ -167,7 +167,7 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     out = _out_dir(config, image_set)
     _check_out_dir(out)
     cache = FeatureCache(config.cache or default_cache_dir())
-    _check_writable(cache.root, "feature cache", "--cache")
+    _check_writable(cache.root, "feature cache", "`cache=DIR`")
     streams = _streams(config.seed)
     log(
         f"{image_set.name}: {len(image_set)} images, {len(image_set.class_names)} classes"
@@ -227,7 +227,7 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
     """Compute and cache the features of the pretrained network and every random seed, nothing else.
 
     For running the forward passes once (e.g. on a GPU machine) and the analysis elsewhere with the
-    same ``--cache``. Returns the number of images per network.
+    same ``cache``. Returns the number of images per network.
     """
     log = log or (lambda message: None)
     config.validate()
@@ -236,7 +236,7 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
         skip_bad_images=config.skip_bad_images,
     )
     cache = FeatureCache(config.cache or default_cache_dir())
-    _check_writable(cache.root, "feature cache", "--cache")
+    _check_writable(cache.root, "feature cache", "`cache=DIR`")
     log(f"{image_set.name}: {len(image_set)} images -> {cache.root}")
     with executor(config.workers, config.scheduler, config.jobs) as ex:
         inits, _, _, _ = _extract_all(config, image_set, cache, log, ex)
@@ -542,7 +542,7 @@ def _write(out: Path, results: xr.Dataset, log: Log, name: str = "results.nc", r
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     except OSError as exc:
-        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}. Choose a writable folder, `out=DIR`.") from exc
     try:
         save_results(results, staging / name)
         (reports.write_report if report == "run" else reports.write_comparison_report)(results, staging)
@@ -559,6 +559,6 @@ def _write(out: Path, results: xr.Dataset, log: Log, name: str = "results.nc", r
         log(f"wrote {len(moved)} files to {out}")
         return moved
     except OSError as exc:
-        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}. Choose a writable folder, `out=DIR`.") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -119,7 +119,7 @@ def test_unreadable_image_is_named_and_can_be_skipped(tmp_path, damage):
         victim.write_bytes(b"")
     else:
         victim.write_text("<html>this is not a png</html>")
-    with pytest.raises(DataError, match=f"cannot read image .*{victim.name}.*--skip-bad-images"):
+    with pytest.raises(DataError, match=f"cannot read image .*{victim.name}.*`skip_bad_images=True`"):
         load_image_set(root)
     s = load_image_set(root, skip_bad_images=True)
     assert len(s) == 5 and len(s.skipped) == 1 and victim.name in s.skipped[0]

@@ -35,9 +35,9 @@ def test_folds_are_stratified_seeded_and_keep_groups_together(seed):
 
 def test_fold_errors():
     labels = np.array([0] * 10 + [1] * 3)
-    with pytest.raises(NotEnoughDataError, match="class '1' has 3 image\\(s\\), fewer than the 5 folds.*--folds 3"):
+    with pytest.raises(NotEnoughDataError, match="class '1' has 3 image\\(s\\), fewer than the 5 folds.*`folds=3`"):
         make_folds(labels, folds=5)
-    with pytest.raises(NotEnoughDataError, match="3 group\\(s\\), fewer than the 4 folds"):
+    with pytest.raises(NotEnoughDataError, match="3 group\\(s\\), fewer than the 4 folds.*`folds=3`.*`group_column=NAME`"):
         make_folds(np.array([0, 1] * 6), np.array(list("abc") * 4), folds=4)
     with pytest.raises(NotEnoughDataError, match="at least 2 classes"):
         make_folds(np.zeros(10, dtype=int), folds=2)

@@ -29,7 +29,7 @@ def read_data_card(path: str | Path, card_id: str | None = None) -> DataCard:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read data card {path}: {exc}. Pass a UTF-8 Markdown file with --data-card.") from exc
+        raise DataError(f"cannot read data card {path}: {exc}. Pass a UTF-8 Markdown file with `data_card=FILE`.") from exc
     match = re.search(r"^##\s+Summary\s*\n(.*?)(?=^#{1,2}\s|\Z)", text, flags=re.DOTALL | re.MULTILINE)
     summary = " ".join(match.group(1).split()) if match else ""
     return DataCard(id=card_id or path.stem, path=str(path), summary=summary)

@@ -315,7 +315,7 @@ def _checksum_and_verify(image_set: ImageSet, skip_bad_images: bool) -> ImageSet
             if not skip_bad_images:
                 raise DataError(
                     f"cannot read image {p}: {reason}. Remove or replace the file, or pass "
-                    "--skip-bad-images to leave unreadable images out (they are listed in the report)."
+                    "`skip_bad_images=True` to leave unreadable images out (they are listed in the report)."
                 ) from exc
             skipped.append(f"{image_set.relpaths[i]}: {reason}")
             continue

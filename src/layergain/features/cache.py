@@ -116,7 +116,7 @@ class FeatureCache:
         except OSError as exc:
             raise OutputError(
                 f"cannot write to the feature cache {self.root}: {exc.strerror or exc}. "
-                "Pass a writable folder with --cache DIR."
+                "Pass a writable folder with `cache=DIR`."
             ) from exc
 
 

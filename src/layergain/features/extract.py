@@ -273,7 +273,7 @@ def extract_features(
         batch_size = BATCH_CUDA if device.type == "cuda" else BATCH_CPU
     check_int(batch_size, "batch_size", minimum=1)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputValueError("`device` is 'cuda' but no CUDA GPU is available; use --device cpu.")
+        raise InputValueError("`device` is 'cuda' but no CUDA GPU is available; use `device='cpu'`.")
     workers = (4 if device.type == "cuda" else 0) if num_workers is None else num_workers
     check_choice(engine, "engine", ENGINES)
     names = [layer.name for layer in backbone.layers]

@@ -37,7 +37,7 @@ def load_rgb(path: Path, size: int) -> np.ndarray:
             return np.array(im, dtype=np.uint8)  # a writable copy for torch.from_numpy
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(
-            f"cannot decode image {path}: {exc}. Remove or replace the file, or pass --skip-bad-images."
+            f"cannot decode image {path}: {exc}. Remove or replace the file, or pass `skip_bad_images=True`."
         ) from exc
 
 

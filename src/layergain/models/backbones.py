@@ -249,7 +249,7 @@ def _download(library: Library, arch: str, module: nn.Module) -> tuple[str, str]
     except Exception as exc:
         raise ModelError(
             f"cannot fetch the pretrained weights of {library}:{arch} ({type(exc).__name__}). Without "
-            "internet, pass a local state dict with --weights FILE."
+            "internet, pass a local state dict with `weights=FILE`."
         ) from exc
     module.load_state_dict(loaded.state_dict())
     digest = hashlib.sha256()

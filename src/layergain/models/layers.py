@@ -69,7 +69,7 @@ def default_layer_modules(model: nn.Module) -> list[tuple[str, str]]:
         return [(f"features.{i}", f"features.{i}") for i in range(len(names["features"]))]
     raise ModelError(
         f"no default probe-layer list for {type(model).__name__}; pass the module names to probe with "
-        "--layers NAME,NAME,… (list them with `layergain layers --model NAME --all`)."
+        "`layers=[NAME, NAME, …]` (list them with `layergain layers --model NAME --all`)."
     )
 
 

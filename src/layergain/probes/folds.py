@@ -24,14 +24,14 @@ def check_foldable(labels: np.ndarray, groups: np.ndarray | None, folds: int, cl
         name, count = min(small, key=lambda t: t[1])
         raise NotEnoughDataError(
             f"class {name!r} has {count} image(s), fewer than the {folds} folds; every fold needs one "
-            f"test image per class. Use --folds {max(2, count)} or fewer, or add images."
+            f"test image per class. Use `folds={max(2, count)}` or fewer, or add images."
         )
     if groups is not None:
         n_groups = np.unique(groups).size
         if n_groups < folds:
             raise NotEnoughDataError(
                 f"the image set has {n_groups} group(s), fewer than the {folds} folds; grouped CV keeps a "
-                f"group in one fold. Use --folds {max(2, n_groups)} or fewer, or another --group-column."
+                f"group in one fold. Use `folds={max(2, n_groups)}` or fewer, or another `group_column=NAME`."
             )
 
 

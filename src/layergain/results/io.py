@@ -91,7 +91,7 @@ def save_results(ds: xr.Dataset, path: str | Path) -> Path:
         with atomic_target(path, suffix=".tmp") as tmp:
             ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Choose a writable --out folder.") from exc
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Choose a writable folder, `out=DIR`.") from exc
     return path
 
 
