@@ -1,4 +1,10 @@
-"""Figures of a cross-set comparison (comparison.nc), each saved as PNG and PDF."""
+"""Figures of a cross-set comparison (comparison.nc), each saved as PNG and PDF.
+
+Bands are the pointwise intervals of :func:`layergain.stats.compare_sets` (variance components of
+each set's images or groups and the shared random seeds); stars mark max-T-adjusted p <= alpha
+(``joint_gain_p_maxt``: family-wise over the layers of each set; ``difference_p_maxt``: over all
+pairs and layers).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ def _ci(da: xr.DataArray) -> np.ndarray:
 
 
 def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
-    """Gain by layer of every set with its joint CI band, significant layers starred.
+    """Gain by layer of every set with its pointwise CI band, max-T-significant layers starred.
 
     Below, the random baseline of each set.
     """
@@ -53,11 +59,11 @@ def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
             ci = _ci(ds["joint_gain_ci"].sel({S.DATASET: name}).transpose(S.LAYER, S.BOUND))
             band(ax, x, ci[:, 0], ci[:, 1], color=style["color"], alpha=0.13)
             ax.plot(x, gain, label=name, **style)
-            sig = ds["joint_gain_p_holm"].sel({S.DATASET: name}).values.astype(float) <= alpha
+            sig = ds["joint_gain_p_maxt"].sel({S.DATASET: name}).values.astype(float) <= alpha
             ax.plot(x[sig], gain[sig], **{**SIGNIFICANT, "markersize": 8}, label="_")
             if "accuracy_random_mean" in ds:
                 low.plot(x, ds["accuracy_random_mean"].sel({S.DATASET: name}).values, **style)
-        ax.plot([], [], label=f"Holm-adjusted p ≤ {alpha:g}", **{**SIGNIFICANT, "markersize": 8})
+        ax.plot([], [], label=f"max-T-adjusted p ≤ {alpha:g}", **{**SIGNIFICANT, "markersize": 8})
         deep = ds["deep"].values.astype(bool) if "deep" in ds else np.zeros(len(layers), bool)
         if deep.any():
             for a in (ax, low):
@@ -74,7 +80,7 @@ def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
         ax.axhline(0, color="0.2", linewidth=0.8)
         ax.set_ylabel("gain (difference in\nproportion correct)")
         ax.legend(loc="upper left", frameon=False, fontsize=7, ncols=2)
-        ax.set_title(f"Knowledge gain by layer, all image sets ({_level(ds)} joint-bootstrap CI bands)")
+        ax.set_title(f"Knowledge gain by layer, all image sets (pointwise {_level(ds)} CI bands)")
         low.set_ylabel("random baseline\naccuracy")
         low.set_ylim(0, 1)
         layer_axis(low, layers)
@@ -82,10 +88,10 @@ def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
 
 
 def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
-    """Layers × sets heatmap of gain, each cell annotated with its value and * where Holm-significant."""
+    """Layers × sets heatmap of gain, each cell annotated with its value and * where max-T-significant."""
     names, layers = _sets(ds), _layers(ds)
     gain = ds["gain"].transpose(S.LAYER, S.DATASET).values.astype(float)
-    p = ds["joint_gain_p_holm"].transpose(S.LAYER, S.DATASET).values.astype(float)
+    p = ds["joint_gain_p_maxt"].transpose(S.LAYER, S.DATASET).values.astype(float)
     alpha = _alpha(ds)
     limit = float(np.nanmax(np.abs(gain))) if np.isfinite(gain).any() else 1.0
     limit = max(limit, 1e-6)
@@ -117,12 +123,14 @@ def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
         ax.set_xlabel("image set")
         ax.set_ylabel("probe layer (shallow → deep)")
         fig.colorbar(image, ax=ax, shrink=0.8, label="gain (difference in proportion correct)")
-        ax.set_title(f"Gain per set and layer\n(* Holm-adjusted p ≤ {alpha:g})", fontsize=9)
+        ax.set_title(
+            f"Gain per set and layer\n(* max-T-adjusted p ≤ {alpha:g}, over each set's layers)", fontsize=9
+        )
         return save(fig, base)
 
 
 def pairwise_differences(ds: xr.Dataset, base: Path) -> list[Path]:
-    """Gain of set a minus set b by layer, per pair, with CI bands; Holm-significant layers starred."""
+    """Gain of set a minus set b by layer, per pair, with CI bands; max-T-significant layers starred."""
     layers = _layers(ds)
     x = np.arange(len(layers))
     alpha = _alpha(ds)
@@ -138,14 +146,19 @@ def pairwise_differences(ds: xr.Dataset, base: Path) -> list[Path]:
             ci = _ci(ds["difference_ci"].sel({S.SET_PAIR: pair}).transpose(S.LAYER, S.BOUND))
             band(ax, x, ci[:, 0], ci[:, 1], color=style["color"], alpha=0.13)
             ax.plot(x, diff, label=f"{first} − {second}", **style)
-            sig = ds["difference_p_holm"].sel({S.SET_PAIR: pair}).values.astype(float) <= alpha
+            sig = ds["difference_p_maxt"].sel({S.SET_PAIR: pair}).values.astype(float) <= alpha
             ax.plot(x[sig], diff[sig], **{**SIGNIFICANT, "markersize": 8}, label="_")
-        ax.plot([], [], label=f"Holm-adjusted p ≤ {alpha:g}", **{**SIGNIFICANT, "markersize": 8})
+        ax.plot(
+            [],
+            [],
+            label=f"max-T-adjusted p ≤ {alpha:g} (all pairs × layers)",
+            **{**SIGNIFICANT, "markersize": 8},
+        )
         ax.axhline(0, color="0.2", linewidth=0.8)
         layer_axis(ax, layers)
         ax.set_ylabel("difference in gain\n(proportion correct)")
         ax.legend(loc="best", frameon=False, fontsize=7, ncols=2)
-        ax.set_title(f"Pairwise differences of gain between sets ({_level(ds)} CI bands)")
+        ax.set_title(f"Pairwise differences of gain between sets (pointwise {_level(ds)} CI bands)")
         return save(fig, base)
 
 

@@ -2,7 +2,10 @@
 
 ``write_comparison_report(ds, out)`` writes report.md, report.html (self-contained), figures
 (PNG + PDF) and LaTeX tables, like the run report. Every finding comes from the comparison's own
-numbers: the joint-bootstrap CIs and Holm-adjusted tests of :func:`layergain.stats.compare_sets`.
+numbers, those of :func:`layergain.stats.compare_sets`: intervals and tests from the variance
+components of each set's images (or groups) and of the shared random seeds with a generalised
+pivotal reference; significance from the max-T (minP step-down) adjusted p-values, Holm as a
+secondary column; the interaction as a Wald test of equal gains with its small-sample reference.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from layergain.report import fmt
 from layergain.report.compare_figures import write_comparison_figures
 from layergain.report.document import Bullets, Document, Paragraph
 from layergain.report.findings import layer_runs
-from layergain.report.fmt import est_ci, interval_name, p_is
+from layergain.report.fmt import est_ci, p_is
 from layergain.report.sections import add_sections, settings_items, write_document
 from layergain.report.summary import int_list, json_attr, normalise
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
@@ -25,6 +28,13 @@ from layergain.results import schema as S
 __all__ = ["build_comparison_document", "comparison_findings", "comparison_tables", "write_comparison_report"]
 
 _VOLATILE = ("created", "command", "config", "timings_s")
+
+# What a gain is about, by the comparison's `statistics_target` (see layergain.stats.gain_statistics).
+_TARGET = {
+    "draw": "the gain of pretraining over the distribution of random initialisations, the pretrained network "
+    "counted as one draw with the random networks' network-to-network spread",
+    "fixed": "the gain of this pretrained network over the distribution of random initialisations",
+}
 
 
 class _View:
@@ -40,12 +50,27 @@ class _View:
         self.deep = ds["deep"].values.astype(bool) if "deep" in ds else np.zeros(len(self.layers), bool)
         self.gain = ds["gain"].transpose(S.DATASET, S.LAYER).values.astype(float)
         self.ci = ds["joint_gain_ci"].transpose(S.DATASET, S.LAYER, S.BOUND).values.astype(float)
+        self.p_maxt = ds["joint_gain_p_maxt"].transpose(S.DATASET, S.LAYER).values.astype(float)
         self.p_holm = ds["joint_gain_p_holm"].transpose(S.DATASET, S.LAYER).values.astype(float)
         self.significant = (
             ds["significant"].transpose(S.DATASET, S.LAYER).values.astype(bool)
             if "significant" in ds
-            else (self.p_holm <= self.alpha) & (self.gain > 0)
+            else (self.p_maxt <= self.alpha) & (self.gain > 0)
         )
+        self.n_draws = int(ds.attrs.get("n_draws", 0) or 0)
+        self.n_units = json_attr(ds.attrs, "n_units", {}) or {}
+        self.unit_kind = json_attr(ds.attrs, "resampling_unit", {}) or {}
+
+    def units(self, name: str) -> str:
+        """``10 groups`` / ``24 images``: the resampling units of a set, from ``n_units``."""
+        n, kind = self.n_units.get(name), str(self.unit_kind.get(name, "unit"))
+        if n is None:
+            return f"{kind}s (count not recorded)"
+        return f"{int(n)} {kind}{'' if int(n) == 1 else 's'}"
+
+    def n_pairs(self) -> str:
+        """``1 pair`` / ``3 pairs``."""
+        return f"{len(self.pairs)} pair{'' if len(self.pairs) == 1 else 's'}"
 
     def pair_names(self, pair: str) -> tuple[str, str]:
         return (
@@ -76,10 +101,11 @@ def _per_set(v: _View) -> list[str]:
         where = f" ({layer_runs(v.layers, sig)})" if sig.any() else ""
         deep_sig = int((sig & v.deep).sum())
         out.append(
-            f"**`{name}`**: significant gain at {sig.sum()} of {len(v.layers)} layers{where}, at {deep_sig} "
-            "of the "
-            f"{n_deep} deep layers; largest gain at `{v.layers[j]}`, {est_ci(v.gain[k, j], *v.ci[k, j])} "
-            f"(Holm-adjusted {p_is(v.p_holm[k, j])})."
+            f"**`{name}`** ({v.units(name)}): significant gain at {sig.sum()} of {len(v.layers)} layers{where}, "
+            f"at {deep_sig} of the {n_deep} deep layers (positive, max-T-adjusted p ≤ {v.alpha:g}, family-wise "
+            f"over the {len(v.layers)} layers of this set); largest gain at `{v.layers[j]}`, "
+            f"{est_ci(v.gain[k, j], *v.ci[k, j])} (max-T-adjusted {p_is(v.p_maxt[k, j])}; Holm-adjusted "
+            f"{p_is(v.p_holm[k, j])})."
         )
     return out
 
@@ -107,27 +133,46 @@ def _keeps(v: _View) -> str | None:
     )
 
 
+def _wald(v: _View, j: int) -> str:
+    """``W = 2.00 (K − 1 = 1 df), max-T-adjusted p = …; unadjusted p = …; Holm-adjusted p = …``."""
+    ds = v.ds
+    df = int(ds["interaction_df"]) if "interaction_df" in ds else len(v.sets) - 1
+    stat, p, p_maxt, p_holm = (
+        float(ds[name].values[j])
+        for name in (
+            "interaction_wald",
+            "interaction_wald_p",
+            "interaction_wald_p_maxt",
+            "interaction_wald_p_holm",
+        )
+    )
+    return (
+        f"W = {fmt.num(stat, 2)} (K − 1 = {df} df), max-T-adjusted {p_is(p_maxt)}; unadjusted {p_is(p)}; "
+        f"Holm-adjusted {p_is(p_holm)}"
+    )
+
+
 def _interaction(v: _View) -> list[str]:
     ds = v.ds
-    p = ds["interaction_wald_p_holm"].values.astype(float)
-    stat = ds["interaction_wald"].values.astype(float)
+    p = ds["interaction_wald_p_maxt"].values.astype(float)
     sig = np.nan_to_num(p, nan=1.0) <= v.alpha
-    df = int(ds["interaction_df"]) if "interaction_df" in ds else 0
+    test = (
+        f"Wald test of equal gains in all K = {len(v.sets)} sets, small-sample (generalised pivotal) reference, "
+        f"max-T-adjusted over the {len(v.layers)} layers"
+    )
     out = []
     if sig.any():
         j = int(np.flatnonzero(sig)[np.argmin(p[sig])])
         out.append(
             f"**The gain differs between sets** at {sig.sum()} of {len(v.layers)} layers "
-            f"({layer_runs(v.layers, sig)}; set × network interaction, cluster-robust Wald test, "
-            "Holm-adjusted "
-            f"p ≤ {v.alpha:g}); strongest at `{v.layers[j]}`: χ²({df}) = {fmt.num(stat[j], 2)}, "
-            f"Holm-adjusted {p_is(p[j])}."
+            f"({layer_runs(v.layers, sig)}; set × network interaction: {test}, p ≤ {v.alpha:g}); strongest at "
+            f"`{v.layers[j]}`: {_wald(v, j)}."
         )
     elif np.isfinite(p).any():
         j = int(np.nanargmin(p))
         out.append(
-            f"**No layer shows a significant set × network interaction** after Holm correction (smallest "
-            f"adjusted {p_is(p[j])}, at `{v.layers[j]}`, χ²({df}) = {fmt.num(stat[j], 2)})."
+            f"**No layer shows a significant set × network interaction** ({test}); the smallest max-T-adjusted p is at "
+            f"`{v.layers[j]}`: {_wald(v, j)}."
         )
     failure = (
         ds["interaction_failure"].values.astype(str)
@@ -139,8 +184,7 @@ def _interaction(v: _View) -> list[str]:
         reasons = sorted({r for r in failure[failed] if r}) or ["no reason was recorded"]
         out.append(
             f"**The interaction test is n/a** at {failed.sum()} of {len(v.layers)} layers "
-            f"({layer_runs(v.layers, failed)}): {'; '.join(reasons)}. The bootstrap differences below still "
-            "compare those layers."
+            f"({layer_runs(v.layers, failed)}): {'; '.join(reasons)}."
         )
     return out
 
@@ -151,8 +195,10 @@ def _differences(v: _View) -> list[str]:
     ds = v.ds
     diff = ds["difference"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
     ci = ds["difference_ci"].transpose(S.SET_PAIR, S.LAYER, S.BOUND).values.astype(float)
-    p = ds["difference_p_holm"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
+    p = ds["difference_p_maxt"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
+    p_holm = ds["difference_p_holm"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
     sig = np.nan_to_num(p, nan=1.0) <= v.alpha
+    family = f"max-T-adjusted, family-wise over all {v.n_pairs()} × {len(v.layers)} layers"
     out = []
     if sig.any():
         parts = []
@@ -162,31 +208,22 @@ def _differences(v: _View) -> list[str]:
                 j = int(np.flatnonzero(sig[i])[np.argmax(np.abs(diff[i, sig[i]]))])
                 parts.append(
                     f"`{a}` − `{b}` at {layer_runs(v.layers, sig[i])} (largest at `{v.layers[j]}`: "
-                    f"{est_ci(diff[i, j], *ci[i, j])}, Holm-adjusted {p_is(p[i, j])})"
+                    f"{est_ci(diff[i, j], *ci[i, j])}, max-T-adjusted {p_is(p[i, j])}; Holm-adjusted "
+                    f"{p_is(p_holm[i, j])})"
                 )
         out.append(
-            "**Pairwise differences of gain** significant after Holm over all pairs and layers: "
+            f"**Pairwise differences of gain** significant ({family}, p ≤ {v.alpha:g}): "
             + "; ".join(parts)
             + "."
         )
-    else:
+    elif np.isfinite(diff).any():
         i, j = np.unravel_index(np.nanargmax(np.abs(diff)), diff.shape)
         a, b = v.pair_names(v.pairs[i])
         out.append(
-            f"**No pairwise difference of gain is significant** after Holm over all pairs and layers; the "
-            f"largest is `{a}` − `{b}` at `{v.layers[j]}`: {est_ci(diff[i, j], *ci[i, j])} "
-            f"(Holm-adjusted {p_is(p[i, j])})."
+            f"**No pairwise difference of gain is significant** ({family}); the largest is `{a}` − `{b}` at "
+            f"`{v.layers[j]}`: {est_ci(diff[i, j], *ci[i, j])} (max-T-adjusted {p_is(p[i, j])}; Holm-adjusted "
+            f"{p_is(p_holm[i, j])})."
         )
-        n_boot = int(ds.attrs.get("n_boot", 0) or 0)
-        n_tests = int(np.isfinite(p).sum())
-        floor = n_tests / (n_boot + 1) if n_boot else 0.0
-        if floor > v.alpha:  # a bootstrap p-value cannot go below 1/(B+1)
-            out[-1] += (
-                f" With B = {n_boot} draws a bootstrap p-value cannot go below 1/(B + 1), so Holm over "
-                f"{n_tests} comparisons cannot reach {v.alpha:g} (its smallest attainable value is "
-                f"{floor:.3f}): this says nothing about the differences; rerun `layergain compare` with "
-                f"`--boot {int(np.ceil(n_tests / v.alpha * 2))}` or more."
-            )
     if "slope_difference" in ds:
         sd = ds["slope_difference"].values.astype(float)
         sci = ds["slope_difference_ci"].transpose(S.SET_PAIR, S.BOUND).values.astype(float)
@@ -199,9 +236,9 @@ def _differences(v: _View) -> list[str]:
         n_sig = int(np.sum(np.nan_to_num(sp, nan=1.0) <= v.alpha))
         head = (
             f"**The depth trend of the gain differs between sets** ({n_sig} of {len(v.pairs)} pairs at "
-            f"Holm-adjusted p ≤ {v.alpha:g})"
+            f"p ≤ {v.alpha:g}, Holm over the pairs)"
             if n_sig
-            else "**No difference of depth slopes is significant**"
+            else f"**No difference of depth slopes is significant** (Holm over the {v.n_pairs()})"
         )
         out.append(head + "; differences of the slope of gain on relative depth: " + "; ".join(parts) + ".")
     return out
@@ -220,9 +257,21 @@ def _ranking(v: _View) -> str | None:
     )
 
 
+def _floor(v: _View) -> str | None:
+    """Only where no p-value can reach alpha: a Monte Carlo p-value is never below 1/n_draws."""
+    if not v.n_draws or 1.0 / v.n_draws <= v.alpha:
+        return None
+    return (
+        f"**Nothing can be significant at α = {v.alpha:g} with n_draws = {v.n_draws}**: a p-value from "
+        f"{v.n_draws} Monte Carlo draws of the reference distribution is never below 1/n_draws = "
+        f"{1.0 / v.n_draws:.3g}. This says nothing about the gains; rerun `layergain compare` with "
+        f"`--draws {int(np.ceil(20 / v.alpha))}` or more."
+    )
+
+
 def comparison_findings(ds: xr.Dataset) -> list[str]:
     v = _View(ds)
-    items = []
+    items = [t for t in (_floor(v),) if t]
     items += [t for t in (_keeps(v),) if t]
     items += _per_set(v)
     items += _interaction(v)
@@ -232,7 +281,8 @@ def comparison_findings(ds: xr.Dataset) -> list[str]:
         slope = v.ds["slope"].values.astype(float)
         sci = v.ds["slope_ci"].transpose(S.DATASET, S.BOUND).values.astype(float)
         items.append(
-            "Depth trend of the gain (OLS slope on relative depth, joint bootstrap CI): "
+            f"Depth trend of the gain (OLS slope on relative depth, {v.level} CI from the same variance "
+            "components): "
             + "; ".join(f"`{n}` {est_ci(slope[k], *sci[k])}" for k, n in enumerate(v.sets))
             + "."
         )
@@ -287,10 +337,10 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
         caption="Image sets ranked by mean gain over the deep layers.",
         label=latex_label("tab", "layergain", tag, "ranking"),
         notes=(
-            f"Deep layers: {', '.join(v.layers[j] for j in np.flatnonzero(v.deep))}. Keeps gain: a positive "
-            "gain "
-            f"with Holm-adjusted p ≤ {v.alpha:g} at every deep layer. Slope: OLS slope of gain on relative "
-            "depth."
+            f"Deep layers: {', '.join(v.layers[j] for j in np.flatnonzero(v.deep))}. Sig. deep and keeps "
+            f"gain: a positive gain with max-T-adjusted p ≤ {v.alpha:g} (family-wise over the layers of the "
+            "set), at every deep layer for keeps gain. Gain CI: pointwise. Slope: OLS slope of gain on "
+            "relative depth."
         ),
     )
     # gain per layer and set
@@ -299,37 +349,40 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
         columns += [
             Column(f"{name} gain", f"\\texttt{{{_tex(name)}}} gain", "signed"),
             Column(f"{v.level} CI", tex_level + " CI", "ci"),
+            Column("p (max-T)", "$p_\\mathrm{maxT}$", "p"),
             Column("p (Holm)", "$p_\\mathrm{Holm}$", "p"),
         ]
     rows = []
     for j, layer in enumerate(v.layers):
         row = [layer]
         for k in range(len(v.sets)):
-            row += [v.gain[k, j], tuple(v.ci[k, j]), v.p_holm[k, j]]
+            row += [v.gain[k, j], tuple(v.ci[k, j]), v.p_maxt[k, j], v.p_holm[k, j]]
         rows.append(row)
+    units = "; ".join(f"{name}: {v.units(name)}" for name in v.sets)
     gains = TableSpec(
         columns=columns,
         rows=rows,
-        caption="Gain per layer and image set, joint-bootstrap CIs.",
+        caption="Gain per layer and image set, with intervals and tests from the variance components.",
         label=latex_label("tab", "layergain", tag, "gain"),
         notes=(
-            f"Gain = pretrained − mean random accuracy; {v.level} CI from the joint hierarchical bootstrap "
-            "(images per set, random seeds shared); p: two-sided sign-flip test, Holm across the layers of "
-            "each set."
+            f"Gain = pretrained − mean random accuracy. Pointwise {v.level} CI and two-sided test of gain = 0 "
+            f"from the variance components of each set's resampling units ({units}) and of the "
+            f"{len(int_list(d.attrs.get('seeds', [])))} shared random seeds, generalised pivotal reference "
+            f"({fmt.count(v.n_draws)} draws). p (max-T): minP step-down, family-wise over the layers of each "
+            "set (primary); p (Holm): Holm over the same layers (secondary)."
         ),
     )
     failure = (
         d["interaction_failure"].values.astype(str) if "interaction_failure" in d else [""] * len(v.layers)
     )
-    df = int(d["interaction_df"]) if "interaction_df" in d else 0
+    df = int(d["interaction_df"]) if "interaction_df" in d else len(v.sets) - 1
     interaction = TableSpec(
         columns=[
             Column("layer", "Layer", "code"),
-            Column(f"Wald χ²({df})", f"Wald $\\chi^2({df})$", "num", 2),
+            Column(f"Wald W ({df} df)", f"Wald $W$ ({df} df)", "num", 2),
             Column("p", "$p$", "p"),
+            Column("p (max-T)", "$p_\\mathrm{maxT}$", "p"),
             Column("p (Holm)", "$p_\\mathrm{Holm}$", "p"),
-            Column("LRT χ²", "LRT $\\chi^2$", "num", 2),
-            Column("LRT p", "LRT $p$", "p"),
             Column("note", "Note", "text"),
         ],
         rows=[
@@ -337,9 +390,8 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
                 layer,
                 d["interaction_wald"].values[j],
                 d["interaction_wald_p"].values[j],
+                d["interaction_wald_p_maxt"].values[j],
                 d["interaction_wald_p_holm"].values[j],
-                d["interaction_lrt"].values[j],
-                d["interaction_lrt_p"].values[j],
                 failure[j] or "",
             ]
             for j, layer in enumerate(v.layers)
@@ -347,10 +399,12 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
         caption="Does the gain differ between image sets? Set × network interaction per layer.",
         label=latex_label("tab", "layergain", tag, "interaction"),
         notes=(
-            "Binomial GLM correct ~ network × dataset per layer; the interaction tested with a "
-            "cluster-robust "
-            "Wald test (primary, Holm across layers) and a likelihood-ratio test. Note: why a layer's test "
-            "is n/a."
+            f"Wald test of equal gains in all K = {len(v.sets)} sets: W is the quadratic form of the K − 1 = {df} "
+            "differences of gain from the first set in the inverse of their covariance (variance components "
+            "of each set's units and the shared random seeds); p from the small-sample (generalised pivotal) "
+            "reference of W, not χ². p (max-T): minP "
+            "step-down over the layers (primary); p (Holm): Holm over the layers (secondary). Note: why a "
+            "layer's test is n/a."
         ),
     )
     tables = {"ranking": ranking, "gain_by_set": gains, "interaction": interaction}
@@ -358,6 +412,7 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
         diff = d["difference"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
         dci = d["difference_ci"].transpose(S.SET_PAIR, S.LAYER, S.BOUND).values.astype(float)
         dp = d["difference_p"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
+        dpm = d["difference_p_maxt"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
         dph = d["difference_p_holm"].transpose(S.SET_PAIR, S.LAYER).values.astype(float)
         tables["differences"] = TableSpec(
             columns=[
@@ -366,18 +421,22 @@ def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
                 Column("gain difference", "Diff.", "signed"),
                 Column(f"{v.level} CI", tex_level + " CI", "ci"),
                 Column("p", "$p$", "p"),
+                Column("p (max-T)", "$p_\\mathrm{maxT}$", "p"),
                 Column("p (Holm)", "$p_\\mathrm{Holm}$", "p"),
             ],
             rows=[
-                [f"{a} − {b}", v.layers[j], diff[i, j], tuple(dci[i, j]), dp[i, j], dph[i, j]]
+                [f"{a} − {b}", v.layers[j], diff[i, j], tuple(dci[i, j]), dp[i, j], dpm[i, j], dph[i, j]]
                 for i, (a, b) in enumerate(v.pair_names(p) for p in v.pairs)
                 for j in range(len(v.layers))
             ],
             caption="Pairwise differences of gain between image sets, per layer.",
             label=latex_label("tab", "layergain", tag, "differences"),
-            notes="Difference = gain of the first set − gain of the second; joint-bootstrap CI; Holm over "
-            "all pairs "
-            "and layers.",
+            notes=(
+                "Difference = gain of the first set − gain of the second; pointwise CI and two-sided test from "
+                "the variance components (each set's units independent, the random seeds shared by both "
+                f"sets). p (max-T): minP step-down, family-wise over all {v.n_pairs()} × "
+                f"{len(v.layers)} layers (primary); p (Holm): Holm over the same tests (secondary)."
+            ),
         )
     return tables
 
@@ -394,34 +453,62 @@ def _tex(text: str) -> str:
 def _methods(v: _View) -> list[str]:
     a = v.ds.attrs
     seeds = int_list(a.get("seeds", []))
-    depth = a.get("deep_min_relative_depth", "")
     return [
-        f"**Comparison.** {len(v.sets)} image sets ({', '.join(f'`{n}`' for n in v.sets)}) were analysed "
-        "with the "
-        f"same backbone `{a.get('backbone', '')}` (pretrained weights SHA-256 "
-        f"`{a.get('weights_sha256', '')}`), the "
-        f"same {len(v.layers)} probe layers and the same {len(seeds)} random-weight networks (seeds "
-        f"{', '.join(map(str, seeds))}), so a random network is the same network for every set.",
-        f"**Statistics.** {v.level} CIs come from a joint hierarchical bootstrap ({a.get('bootstrap', '')}; "
-        f"{interval_name(a.get('bootstrap_interval', ''))} interval, B = {a.get('n_boot', '')}). Gain per "
-        "set and "
-        f"layer: two-sided paired sign-flip test ({a.get('n_permutations', '')} resamples), "
-        f"{_holm(a.get('gain_correction', ''))}. Does gain differ between sets: "
-        f"{a.get('interaction_test', '')}, with Holm "
-        "across layers. Pairwise differences of gain: bootstrap CIs and tests, "
-        f"{_holm(a.get('difference_correction', ''))}. "
-        f"Deep layers: relative depth ≥ {depth} ({layer_runs(v.layers, v.deep)}). Significance level α = "
-        f"{v.alpha:g}.",
+        (
+            f"**Comparison.** {len(v.sets)} image sets ({', '.join(f'`{n}`' for n in v.sets)}) were analysed "
+            f"with the same backbone `{a.get('backbone', '')}` (pretrained weights SHA-256 "
+            f"`{a.get('weights_sha256', '')}`), the same {len(v.layers)} probe layers and the same "
+            f"{len(seeds)} random-weight networks (seeds {', '.join(map(str, seeds))}), so a random network is "
+            "the same network for every set."
+        ),
+        _statistics(v),
         "**Software.** "
         + ", ".join(f"{k} {val}" for k, val in (json_attr(a, "versions", {}) or {}).items() if val)
-        + f". Resampling seed {a.get('seed', '')}. The command line and creation time are stored in "
+        + f". Seed of the Monte Carlo draws {a.get('seed', '')}. The command line and creation time are stored in "
         "comparison.nc "
         "(attributes `command`, `created`).",
     ]
 
 
-def _holm(text: str) -> str:
-    return str(text).replace("holm", "Holm")
+def _statistics(v: _View) -> str:
+    """The statistics paragraph: the population of each number, the interval, the draws, the tests."""
+    a = v.ds.attrs
+    n_seeds = len(int_list(a.get("seeds", [])))
+    images = {r.get("dataset"): r.get("n_images") for r in json_attr(a, "runs", []) or []}
+    units = "; ".join(
+        f"`{name}`: {v.units(name)}"
+        + (f" of its {images[name]} images" if v.unit_kind.get(name) == "group" and images.get(name) else "")
+        for name in v.sets
+    )
+    target = str(a.get("statistics_target", ""))
+    floor = f"1/n_draws = {1.0 / v.n_draws:.2g}" if v.n_draws else "1/n_draws"
+    depth = a.get("deep_min_relative_depth", "")
+    kinds = set(v.unit_kind.values())
+    df = [
+        *(["Bell–McCaffrey for sets resampled by group"] if "group" in kinds else []),
+        *(["images − classes for sets resampled by image (stratified by class)"] if "image" in kinds else []),
+        f"S − 1 = {max(n_seeds - 1, 0)} for the seeds",
+    ]
+    return (
+        "**Statistics.** Each number speaks about two populations: the images of each set's source, "
+        f"represented by that set's resampling units ({units}), independent between sets; and the random "
+        f"initialisations of `{a.get('backbone', '')}`, represented by the {n_seeds} random seeds shared by "
+        "every set, so a difference of gain between sets carries the seeds' spread of that difference. "
+        f"Target: {_TARGET.get(target, target)}. Intervals and tests: {a.get('interval', '')} (CR2 leverage "
+        f"correction; degrees of freedom: {'; '.join(df)}); "
+        f"pointwise {v.level} intervals and two-sided p-values from {fmt.count(v.n_draws)} Monte Carlo draws "
+        f"of that reference (n_draws; no p-value is below {floor}). Gain per set and layer: test of gain = "
+        f"0, max-T-adjusted (minP step-down, Westfall & Young 1993) family-wise over the {len(v.layers)} "
+        'layers of each set (primary; stars and "significant"), Holm over the same layers as a secondary '
+        "column. Does the gain differ between sets: Wald test of equal gains in all K = "
+        f"{len(v.sets)} sets, statistic W with K − 1 = {len(v.sets) - 1} df, small-sample (generalised "
+        "pivotal) reference instead of χ², max-T-adjusted over the layers (primary), Holm secondary. "
+        f"Pairwise differences of gain: max-T-adjusted family-wise over all {v.n_pairs()} × "
+        f"{len(v.layers)} layers (primary), Holm secondary. Depth slopes: OLS slope of gain on relative depth; "
+        "their pairwise differences Holm-adjusted over the pairs. "
+        f"Deep layers: relative depth ≥ {depth} ({layer_runs(v.layers, v.deep)}). Significance level α = "
+        f"{v.alpha:g}."
+    )
 
 
 def _data(v: _View) -> list[str]:
@@ -445,23 +532,29 @@ _FIGURES = [
     (
         "gain_all_sets",
         "Line chart: gain by layer for every image set",
-        "Knowledge gain by layer for every image set with its {level} joint-bootstrap CI band; stars: "
-        "Holm-adjusted "
-        "p ≤ {alpha:g}; shaded: the deep layers. Lower panel: each set's random baseline (mean over seeds).",
+        (
+            "Knowledge gain by layer for every image set with its pointwise {level} CI band (variance "
+            "components of the set's images or groups and the shared random seeds); stars: max-T-adjusted "
+            "p ≤ {alpha:g}, family-wise over the layers of each set; shaded: the deep layers. Lower panel: "
+            "each set's random baseline (mean over seeds)."
+        ),
     ),
     (
         "gain_heatmap",
         "Heatmap: gain per layer and image set",
-        "Gain per layer (rows) and image set (columns); bold with an asterisk: Holm-adjusted p ≤ {alpha:g}. "
-        "The numbers carry the "
-        "values; the colours (red positive, blue negative) only help the eye.",
+        (
+            "Gain per layer (rows) and image set (columns); bold with an asterisk: max-T-adjusted "
+            "p ≤ {alpha:g}, family-wise over the layers of each set. The numbers carry the values; the "
+            "colours (red positive, blue negative) only help the eye."
+        ),
     ),
     (
         "pairwise_differences",
         "Line chart: differences of gain between image sets by layer",
-        "Difference of gain between each pair of sets by layer, with its {level} joint-bootstrap CI band; "
-        "stars: "
-        "Holm-adjusted p ≤ {alpha:g} (Holm over all pairs and layers).",
+        (
+            "Difference of gain between each pair of sets by layer, with its pointwise {level} CI band; "
+            "stars: max-T-adjusted p ≤ {alpha:g}, family-wise over all pairs and layers."
+        ),
     ),
 ]
 
