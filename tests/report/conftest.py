@@ -15,7 +15,7 @@ from layergain.data import bundled_sample_path
 from layergain.pipeline import RunConfig, compare, run
 from layergain.results.io import load_results
 
-SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, boot=200, permutations=999)
+SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000)
 # The comparison's runs probe a chosen subset of layers: fewer probe fits, and a custom layer list.
 COMPARISON_LAYERS = [
     "blocks.1.0",
@@ -75,4 +75,4 @@ def comparison_run(tmp_path_factory, report_cache):
             data=str(data), out=str(base / name), cache=report_cache, layers=COMPARISON_LAYERS, **SMALL
         )
         runs.append(run(config).out)
-    return compare(runs, base / "comparison", boot=200, permutations=999)
+    return compare(runs, base / "comparison", draws=2000)

@@ -15,6 +15,24 @@ def _run(args, capsys):
     return code, captured.out.strip(), captured.err.strip().splitlines()
 
 
+def _old_results(folder):
+    """A results file of the statistics before gain_statistics (bootstrap draws, no max-T p)."""
+    ds = xr.Dataset(
+        {
+            "accuracy": (("init", "layer"), np.full((2, 2), 0.5)),
+            "gain": ("layer", np.zeros(2)),
+            "gain_ci": (("layer", "bound"), np.zeros((2, 2))),
+            "gain_p": ("layer", np.ones(2)),
+            "gain_p_holm": ("layer", np.ones(2)),
+            "gain_boot": (("layer", "boot"), np.zeros((2, 3))),
+            "params_to_layer": ("layer", [1, 2]),
+        },
+        coords={"layer": ["a", "b"], "init": ["pretrained", "random-0"]},
+    )
+    ds.to_netcdf(folder / "old.nc")
+    return folder / "old.nc"
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -25,6 +43,10 @@ def _run(args, capsys):
             "not a layergain run result: it lacks accuracy",
         ),
         (lambda p: (p / "text.nc").write_text("not netCDF") and p / "text.nc", "cannot read results file"),
+        (
+            _old_results,
+            "written by an older layergain (bootstrap and sign-flip statistics): it lacks gain_p_maxt. Rerun",
+        ),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, make, message):

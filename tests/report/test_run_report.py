@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -12,14 +11,14 @@ from PIL import Image
 from layergain.cli import main
 from layergain.report import fmt
 from layergain.report.document import to_markdown
+from layergain.report.findings import methods as findings_methods
 from layergain.report.findings import run_findings
 from layergain.report.run_report import build_document, run_tables
 from layergain.report.summary import summarise_run
 from layergain.report.tables import latex_escape, to_latex
-from layergain.results.io import load_results
 
 FIGURES = ("accuracy_by_layer", "gain_by_layer", "similarity_by_layer", "cka_heatmap", "accuracy_vs_params")
-TABLES = ("per_layer", "per_layer_tests", "per_layer_metrics")
+TABLES = ("per_layer", "per_layer_inference", "per_layer_tests", "per_layer_metrics")
 
 
 def md_table(markdown: str, number: int) -> tuple[list[str], list[list[str]]]:
@@ -72,7 +71,7 @@ def test_rebuilt_from_results_file_alone_is_identical(kather_run, tmp_path, caps
     """`layergain report results.nc --out DIR` gives the same Markdown, tables and figures as the run."""
     code = main(["report", str(kather_run.out / "results.nc"), "--out", str(tmp_path)])
     out = capsys.readouterr().out.strip()
-    assert code == 0 and out == f"run report: {tmp_path / 'report.html'}  (16 files)"
+    assert code == 0 and out == f"run report: {tmp_path / 'report.html'}  (17 files)"
     assert (tmp_path / "report.md").read_text() == (kather_run.out / "report.md").read_text()
     for stem in (*TABLES, "tables"):
         name = f"tables/{stem}.tex"
@@ -98,7 +97,9 @@ def test_per_layer_table_shows_the_results(kather_run, kather_results):
         assert row[col["acc. random ± sd"]] == f"{float(mean):.3f} ± {float(sd):.3f}"
         assert row[col["gain"]] == f"{float(ds['gain'][j]):+.3f}"
         lo, hi = ds["gain_ci"].values[j]
-        assert row[col["gain 95 % CI"]] == f"[{lo:+.3f}, {hi:+.3f}]"
+        assert row[col["gain 95 % CI (pointwise)"]] == f"[{lo:+.3f}, {hi:+.3f}]"
+        assert row[col["p"]] == fmt.pval(ds["gain_p"][j])
+        assert row[col["p (max-T)"]] == fmt.pval(ds["gain_p_maxt"][j])
         assert row[col["p (Holm)"]] == fmt.pval(ds["gain_p_holm"][j])
         svcca = ds["svcca"].mean("init").values[j]
         assert row[col["SVCCA"]] == ("n/a" if np.isnan(svcca) else f"{svcca:.3f}")
@@ -108,15 +109,17 @@ def test_findings_state_estimate_ci_and_corrected_p(kather_run):
     md = (kather_run.out / "report.md").read_text()
     findings = md.split("## Findings")[1].split("## Figures")[0]
     first = findings.strip().splitlines()[0]
-    assert re.search(r"[+-]\d\.\d{3} \[95 % CI [+-]\d\.\d{3}, [+-]\d\.\d{3}\]", first)
-    assert re.search(r"Holm-adjusted p (=|<) ?\d", first)
+    assert re.search(r"[+-]\d\.\d{3} \[pointwise 95 % CI [+-]\d\.\d{3}, [+-]\d\.\d{3}\]", first)
+    assert re.search(r"max-T-adjusted p (=|<) ?\d", first) and "family-wise over the 18 layers" in first
     assert "OLS slope of gain on relative depth" in findings and "Spearman" in findings
     assert "Sweet spot" in findings
 
 
 def test_methods_cite_every_setting(kather_run, kather_results):
     a = kather_results.attrs
+    ci = kather_results["gain_ci"].attrs
     methods = (kather_run.out / "report.md").read_text().split("## Methods")[1].split("## Data")[0]
+    assert (ci["resampling_unit"], int(ci["n_units"]), int(ci["n_seeds"])) == ("group", int(a["n_groups"]), 2)
     for needle in (
         a["backbone"],
         a["weights_sha256"],
@@ -125,16 +128,34 @@ def test_methods_cite_every_setting(kather_run, kather_results):
         f"{a['folds']}-fold",
         "grouped by `group`",
         "seeds 0, 1",
-        "B = 200",
-        "Holm",
-        "Benjamini–Hochberg",
+        # the populations, the unit of resampling and its count
+        f"its {int(ci['n_units'])} groups (`group`), the units of resampling",
+        f"Bell & McCaffrey 2002; {ci['units_df']}",
+        f"random initialisations of `{a['backbone']}`, represented by 2 seeds",
+        f"Target of the gain: the {ci['target']}.",
+        # the interval
+        "generalised pivotal quantity",
+        "random seeds (1 df)",
+        f"{int(ci['n_draws']):,} Monte Carlo draws",
+        "95 % CIs are pointwise",
+        # the tests and corrections
+        "minP step-down",
+        "Westfall & Young 1993",
+        "Holm and Benjamini–Hochberg adjustments of the same p-values are secondary",
+        (
+            "McNemar tests of the pretrained network against each random seed, unadjusted and conditional "
+            "on that seed"
+        ),
         "Nadeau and Bengio",
-        "McNemar",
         "Cohen's h",
+        "Spearman's ρ of gain and depth is descriptive only",
+        f"above −{float(kather_results['sweet_spot'].attrs['margin']):g}",
+        "Significance means a max-T-adjusted p ≤ 0.05",
         json.loads(a["versions"])["torch"],
-        "BCa" if "bca" in str(kather_results["gain_ci"].attrs) else "percentile",
     ):
         assert str(needle) in methods, needle
+    for old in ("bootstrap", "sign-flip", "B = "):
+        assert old not in methods, old
 
 
 def test_data_card_summary_is_shown(kather_run, kather_results):
@@ -153,28 +174,52 @@ def _findings(ds) -> str:
 def test_significant_layers_are_named_with_their_numbers(kather_results):
     ds = kather_results.copy(deep=True)
     j = int(np.argmax(ds["gain"].values))
-    ds["gain_p_holm"][:] = 1.0
-    ds["gain_p_holm"][j] = 0.004
+    ds["gain_p_maxt"][:] = 1.0
+    ds["gain_p_maxt"][j] = 0.004
+    ds["gain_p_holm"][:] = 1.0  # Holm is secondary: it does not decide
     text = _findings(ds)
-    name = str(ds["layer"].values[j])
-    assert f"significant gain at 1 of {ds.sizes['layer']} layers** (`{name}`" in text
+    name, n = str(ds["layer"].values[j]), ds.sizes["layer"]
+    assert f"significant gain at 1 of {n} layers** (`{name}`" in text
+    assert f"max-T-adjusted, family-wise over the {n} layers, p ≤ 0.05" in text
     lo, hi = ds["gain_ci"].values[j]
-    assert f"{float(ds['gain'][j]):+.3f} [95 % CI {lo:+.3f}, {hi:+.3f}], Holm-adjusted p = 0.004" in text
-    ds["gain_p_holm"][:] = 1.0
-    assert "**No layer has a significant gain**" in _findings(ds)
+    shown = f"{float(ds['gain'][j]):+.3f} [pointwise 95 % CI {lo:+.3f}, {hi:+.3f}], max-T-adjusted p = 0.004"
+    assert shown in text
+    assert "Holm (family-wise, ignores the dependence between layers) flags 0 of" in text
+    ds["gain_p_maxt"][:] = 1.0
+    ds["gain_p_holm"][j] = 0.004  # a Holm-only "significance" is not the primary finding
+    text = _findings(ds)
+    assert "**No layer has a significant gain** after max-T adjustment" in text
+    assert f"Holm (family-wise, ignores the dependence between layers) flags 1 of {n} layers (`{name}`)" in (
+        text
+    )
 
 
 def test_gain_figure_stars_the_significant_layers(kather_results, tmp_path):
     from layergain.report.figures import gain_by_layer
 
     ds = kather_results.copy(deep=True)
-    ds["gain_p_holm"][:] = 1.0
+    ds["gain_p_maxt"][:] = 1.0
     none = gain_by_layer(summarise_run(ds), tmp_path / "none")[0].read_bytes()
-    ds["gain_p_holm"][-3:] = 0.01
+    ds["gain_p_maxt"][-3:] = 0.01
     ds["gain"][-3:] = np.abs(ds["gain"][-3:]) + 0.1
     marked = gain_by_layer(summarise_run(ds), tmp_path / "marked")[0].read_bytes()
     assert none != marked
     assert summarise_run(ds).significant.sum() == 3
+    ds["gain_p_holm"][:] = 0.0  # Holm does not star
+    assert summarise_run(ds).significant.sum() == 3
+
+
+def test_gain_figure_shows_the_pointwise_ci_and_the_simultaneous_band(kather_results, monkeypatch, tmp_path):
+    from layergain.report import figures
+
+    legends = []
+    monkeypatch.setattr(figures, "save", lambda fig, base: legends.extend(
+        t.get_text() for legend in fig.legends for t in legend.get_texts()) or [])
+    figures.gain_by_layer(summarise_run(kather_results), tmp_path / "gain")
+    assert "95 % pointwise CI" in legends
+    assert f"95 % simultaneous band (over the {kather_results.sizes['layer']} layers, max-T)" in legends
+    assert "random, range over 2 seeds" in legends
+    assert any(t.startswith("max-T-adjusted p ≤ 0.05") for t in legends)
 
 
 def test_nan_svcca_is_reported_with_its_reason(kather_results):
@@ -197,15 +242,28 @@ def test_nan_svcca_is_reported_with_its_reason(kather_results):
     assert re.search(rf"\\texttt{{{re.escape(latex_escape(layer))}}}.* & {{--}} \\\\", tex)
 
 
-def test_collapse_of_the_random_baseline_is_said_where_it_happens(kather_results):
+def test_random_baseline_at_chance_is_said_where_it_happens(kather_results):
     ds = kather_results.copy(deep=True)
-    assert "collapses to chance" not in _findings(ds)  # the sample's random layers stay above chance
+    chance = 1 / ds.sizes["class"]  # the sample is balanced
+    ds["accuracy_random_mean_ci"].loc[{"bound": "lower"}] = chance + 0.01
+    assert "told apart from chance" not in _findings(ds)
     deep = ds["layer"].values[-2:]
     ds["accuracy_random_mean_ci"].loc[{"layer": deep, "bound": "lower"}] = 0.05
     text = _findings(ds)
-    assert f"**The random baseline collapses to chance** at `{deep[0]}`–`{deep[1]}`" in text
+    assert f"**The random baseline cannot be told apart from chance** at `{deep[0]}`–`{deep[1]}`" in text
     doc = to_markdown(build_document(ds))
     assert f"shaded: layers where its CI reaches chance (`{deep[0]}`–`{deep[1]}`)" in doc
+    # a seed at chance is a collapse; a wide interval with every seed above chance is not
+    random = np.flatnonzero(ds["kind"].values == "random")
+    assert ds["accuracy"].dims == ("init", "layer")
+    accuracy = ds["accuracy"].values  # edits go into ds
+    accuracy[random, -1] = chance + 0.2
+    accuracy[random, -2] = chance + 0.3
+    accuracy[random[0], -2] = chance
+    text = _findings(ds)
+    assert f"At `{deep[0]}` at least one random seed is at or below chance" in text
+    wide = f"At `{deep[1]}` every random seed is above chance: the interval reaches it because it is wide"
+    assert wide in text
 
 
 def test_random_baseline_decline_is_quantified(kather_results):
@@ -249,22 +307,93 @@ def test_report_without_groups_or_data_card(kather_results):
     assert "No data card was found for `kather2016_sample`" in md
 
 
-def test_resolution_of_an_exact_grouped_test_is_stated():
-    """The committed Kather 2016 study is grouped by slide (10 slides): the sign-flip test enumerates
-    every sign pattern, so its smallest p-value is 2 / 2^10, and the findings say what that lets
-    Holm reach and which layers it holds back (unadjusted p <= 0.05, Holm-adjusted above)."""
-    path = Path(__file__).resolve().parents[2] / "reports" / "kather2016_crc_texture" / "results.nc"
-    ds = load_results(path)
-    attrs = ds["gain_p"].attrs
-    assert attrs["resampling_unit"] == "group" and int(attrs["exact"]) == 1
-    patterns = int(attrs["n_resamples"])
-    assert patterns == 2 ** int(ds.attrs["n_groups"])
-    floor, n_layers = 2 / patterns, ds.sizes["layer"]
-    assert float(ds["gain_p"].min()) == floor  # reached: the floor is real, not a bound on paper
+def test_where_the_uncertainty_comes_from_is_stated(kather_results):
+    """The findings name the variance part (groups or random seeds) that limits the intervals."""
+    ds = kather_results.copy(deep=True)
+    ci = ds["gain_ci"].attrs
+    ds["gain_var_images"][:] = 0.004
+    ds["gain_var_seeds"][:] = 0.0
     text = _findings(ds)
-    assert f"no two-sided p-value falls below 2/{patterns} = {floor:.4f}" in text
-    assert f"Holm over {n_layers} layers below {floor * n_layers:.3f}" in text
-    held = (ds["gain_p"] <= 0.05) & (ds["gain_p_holm"] > 0.05)
-    assert int(held.sum()) > 0 and f"{int(held.sum())} layers (" in text
-    ds["gain_p"].attrs["exact"] = 0  # a Monte Carlo test: no such floor to state
-    assert "resolution is limited" not in _findings(ds)
+    head = (
+        f"the variance of each layer's gain has a part from the {int(ci['n_units'])} groups (`group`; "
+        f"{ci['units_df']}) and a part from the 2 random seeds (1 df)."
+    )
+    assert head in text
+    assert "The groups' part is the larger at every layer: more groups would narrow the intervals" in text
+    deep = ds["layer"].values[-3:]
+    ds["gain_var_seeds"].loc[{"layer": deep}] = 0.01
+    ds["gain_df"].loc[{"layer": deep}] = [1.3, 1.1, 2.0]
+    text = _findings(ds)
+    assert (
+        f"The random seeds' part is the larger at 3 of {ds.sizes['layer']} layers "
+        f"(`{deep[0]}`–`{deep[2]}`), where the degrees of freedom fall to 1.1 and the intervals widen: "
+        "more random seeds would narrow them most."
+    ) in text
+
+
+def test_layers_without_calibrated_inference_are_na_with_their_reason(kather_results):
+    ds = kather_results.copy(deep=True)
+    layers = [str(v) for v in ds["layer"].values[:2]]
+    reason = "1 random seed gives no network-to-network spread (test reason)"
+    for name in ("gain_ci", "gain_band"):
+        ds[name].loc[{"layer": layers}] = np.nan
+    for name in ("gain_p", "gain_p_maxt", "gain_se"):
+        ds[name].loc[{"layer": layers}] = np.nan
+    ds["gain_p"].attrs["nan_reason"] = json.dumps({layer: reason for layer in layers})
+    ds["gain"].loc[{"layer": layers[0]}] = 0.9  # the largest estimate, without inference
+    s = summarise_run(ds)
+    text = "\n".join(run_findings(s))
+    assert f"**Gain CI and test are n/a** at 2 layers (`{layers[0]}`–`{layers[1]}`): {reason}." in text
+    assert f"`{layers[0]}`: +0.900 (CI and test n/a: {reason})" in text
+    _, rows = md_table(to_markdown(build_document(ds, s)), 2)  # the inference table
+    assert rows[0][2:4] == ["[n/a, n/a]", "[n/a, n/a]"] and rows[0][-2:] == ["n/a", "n/a"]
+    assert "n/a" not in rows[2]
+    tex = to_latex(run_tables(s)["per_layer_inference"])
+    assert re.search(rf"\\texttt{{{re.escape(latex_escape(layers[0]))}}} & \+0\.900 & {{--}} & {{--}}", tex)
+
+
+def test_sweet_spot_is_non_inferiority_within_the_margin(kather_results):
+    ds = kather_results.copy(deep=True)
+    layers = [str(v) for v in ds["layer"].values]
+    margin = float(ds["sweet_spot"].attrs["margin"])
+    best = int(np.argmax(ds["accuracy"].sel(init="pretrained").values))
+    assert str(ds["best_layer"].values) == layers[best]
+    ds["sweet_spot"] = ds["sweet_spot"].copy(data=np.array(""))
+    reason = "12 groups are too few for a calibrated comparison of layers (test)"
+    ds["sweet_spot"].attrs["undetermined"] = reason
+    text = _findings(ds)
+    assert f"**Sweet spot undetermined**, because {reason}." in text
+    methods = "\n".join(findings_methods(summarise_run(ds)))
+    assert "Here it is undetermined, because 12 groups are too few" in methods
+    assert best > 0  # the sample's best layer is not its first: a shallower sweet spot is possible
+    w = 0
+    ds["sweet_spot"] = ds["sweet_spot"].copy(data=np.array(layers[w]))
+    ds["sweet_spot"].attrs.pop("undetermined")
+    ds["sweet_spot_lower"][w] = -0.0123
+    ds["sweet_spot_lower_to_best"][w] = -0.0101
+    text = _findings(ds)
+    diff = float(ds["accuracy"].sel(init="pretrained")[w] - ds["accuracy"].sel(init="pretrained")[best])
+    assert f"**Sweet spot: `{layers[w]}`**" in text
+    within = f"is within {margin:g} ({100 * margin:g} percentage points of accuracy) of the best layer"
+    assert f"{within} `{layers[best]}`" in text
+    assert (
+        f"is {diff:+.3f} from the best's, with a 95 % simultaneous lower bound of -0.010 against the best "
+        f"layer and -0.012 against its strongest rival, both above −{margin:g}"
+    ) in text
+    assert "Here it is undetermined" not in "\n".join(findings_methods(summarise_run(ds)))
+
+
+def test_depth_trend_slope_with_ci_and_p_spearman_descriptive(kather_results):
+    ds = kather_results.copy(deep=True)
+    ds["gain_trend_slope"][()] = 0.25
+    ds["gain_trend_slope_ci"][:] = [0.05, 0.45]
+    ds["gain_trend_slope_p"][()] = 0.012
+    ds["gain_trend_spearman_rho"][()] = 0.8
+    text = _findings(ds)
+    assert "**Gain rises with depth**: OLS slope of gain on relative depth" in text
+    assert "+0.250 [+0.050, +0.450] (95 % CI and two-sided p = 0.012" in text
+    assert "Spearman's ρ of gain and depth = +0.80, a description only" in text
+    assert "so it has no p-value" in text
+    ds["gain_trend_slope"][()] = np.nan
+    ds["gain_trend_slope"].attrs["nan_reason"] = json.dumps({"all layers": "too few groups (test reason)"})
+    assert "**Depth trend not computed**: too few groups (test reason)." in _findings(ds)

@@ -12,7 +12,7 @@ import pytest
 from layergain.report.tables import Column, TableSpec, latex_escape, to_latex
 from tests.report.latex_check import check_table
 
-TABLES = ("per_layer", "per_layer_tests", "per_layer_metrics")
+TABLES = ("per_layer", "per_layer_inference", "per_layer_tests", "per_layer_metrics")
 
 
 @pytest.mark.parametrize("stem", TABLES)
@@ -36,7 +36,7 @@ def test_checker_finds_broken_tables():
 
 
 def test_table_numbers_match_the_markdown(kather_run, kather_results):
-    """Gain and its CI in per_layer.tex are the Markdown table's numbers (same rounding)."""
+    """Gain, its pointwise CI and the p-values in per_layer.tex are the results' numbers (same rounding)."""
     tex = (kather_run.out / "tables" / "per_layer.tex").read_text()
     rows = [r for r in tex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()]
     assert len(rows) == kather_results.sizes["layer"]
@@ -47,8 +47,9 @@ def test_table_numbers_match_the_markdown(kather_run, kather_results):
         assert cells[5] == f"{float(kather_results['gain'][j]):+.3f}"
         lo, hi = kather_results["gain_ci"].values[j]
         assert cells[6:8] == [f"{lo:+.3f}", f"{hi:+.3f}"]
-        p = float(kather_results["gain_p_holm"][j])
-        assert cells[10] == ("<0.001" if p < 0.001 else f"{p:.3f}")
+        for k, name in ((9, "gain_p"), (10, "gain_p_maxt"), (11, "gain_p_holm")):
+            p = float(kather_results[name][j])
+            assert cells[k] == ("<0.001" if p < 0.001 else f"{p:.3f}"), name
 
 
 def test_missing_values_are_braced_text():
@@ -68,6 +69,7 @@ def test_missing_values_are_braced_text():
 
 def test_wide_tables_span_both_columns(kather_run):
     assert "\\begin{table*}" in (kather_run.out / "tables" / "per_layer.tex").read_text()
+    assert "\\begin{table*}" in (kather_run.out / "tables" / "per_layer_inference.tex").read_text()
     assert "\\begin{table}" in (kather_run.out / "tables" / "per_layer_tests.tex").read_text()
 
 

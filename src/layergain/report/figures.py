@@ -9,7 +9,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from layergain.report import fmt
-from layergain.report.fmt import interval_name
 from layergain.report.style import (
     FULL_WIDTH,
     GAIN,
@@ -58,7 +57,7 @@ def _random_band(ax, x, s: RunSummary) -> None:
 
 
 def _pretrained(ax, x, s: RunSummary) -> None:
-    label = f"pretrained, {fmt.level(s.confidence)} CI"
+    label = f"pretrained, {fmt.level(s.confidence)} pointwise CI"
     band(ax, x, s.acc_pre_ci[:, 0], s.acc_pre_ci[:, 1], color=PRETRAINED["color"], alpha=0.12, label=label)
     ax.plot(x, s.acc_pre, label="ImageNet-pretrained", **PRETRAINED)
 
@@ -84,50 +83,73 @@ def accuracy_by_layer(s: RunSummary, base: Path) -> list[Path]:
         return save(fig, base)
 
 
+def _gain_limits(s: RunSummary) -> tuple[float, float]:
+    """y range of the gain panel: estimates and bands, cut at ±1.05 (a gain lies in [-1, 1])."""
+    values = np.concatenate([s.gain, s.gain_ci.ravel(), s.gain_band.ravel(), [0.0]])
+    finite = values[np.isfinite(values)]
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = 0.05 * max(hi - lo, 0.1)
+    return max(lo - pad, -1.05), min(hi + pad, 1.05)
+
+
 def gain_by_layer(s: RunSummary, base: Path) -> list[Path]:
-    """Gain with its CI band, significant layers starred; below it, the random baseline against chance."""
+    """Gain with its pointwise CI and simultaneous band, significant layers starred; random seeds below."""
     x = np.arange(len(s.layers))
     sig = s.significant | s.significant_negative
-    with figure(height=4.6, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (
+    level = fmt.level(s.confidence)
+    with figure(height=5.4, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (
         fig,
         (ax, low),
     ):
+        handles, labels = [], []
+        if np.isfinite(s.gain_band).any():
+            band(ax, x, s.gain_band[:, 0], s.gain_band[:, 1], color=GAIN["color"], alpha=0.08)
+            for bound in (0, 1):
+                edge = s.gain_band[:, bound]
+                ax.plot(x, edge, color=GAIN["color"], linestyle="--", linewidth=0.8, alpha=0.8)
+            handles.append(
+                Patch(facecolor=GAIN["color"], alpha=0.25, edgecolor=GAIN["color"], linestyle="--")
+            )
+            labels.append(f"{level} simultaneous band (over the {len(s.layers)} layers, max-T)")
         band(
             ax,
             x,
             s.gain_ci[:, 0],
             s.gain_ci[:, 1],
             color=GAIN["color"],
-            alpha=0.18,
-            label=f"{fmt.level(s.confidence)} CI ({interval_name(s.interval)} bootstrap)",
+            alpha=0.22,
+            label=f"{level} pointwise CI",
         )
         ax.plot(x, s.gain, label="gain (pretrained − mean random)", **GAIN)
         ax.plot(
             x[~sig],
             s.gain[~sig],
-            label=f"Holm-adjusted p > {s.alpha:g} ({int((~sig).sum())} layers)",
+            label=f"max-T-adjusted p > {s.alpha:g} or n/a ({int((~sig).sum())} layers)",
             **NOT_SIGNIFICANT,
         )
         ax.plot(
             x[sig],
             s.gain[sig],
-            label=f"Holm-adjusted p ≤ {s.alpha:g} ({int(sig.sum())} layers)",
+            label=f"max-T-adjusted p ≤ {s.alpha:g} ({int(sig.sum())} layers)",
             **SIGNIFICANT,
         )
+        _na_marks(ax, x, np.where(s.inference_na, np.nan, 0.0))
         ax.axhline(0, color="0.2", linewidth=0.8)
+        ax.set_ylim(*_gain_limits(s))
         ax.set_ylabel("gain (difference in\nproportion correct)")
-        ax.legend(loc="upper left", frameon=False, ncols=2)
         ax.set_title(_title(s, "Knowledge gain by layer"))
         _random_band(low, x, s)
         _chance(low, s)
-        handles, labels = low.get_legend_handles_labels()
+        for part in (ax, low):
+            h, l_ = part.get_legend_handles_labels()
+            handles, labels = handles + h, labels + l_
         near = s.random_near_chance
         for j in np.flatnonzero(near):
             low.axvspan(j - 0.5, j + 0.5, color="0.85", zorder=0)
         if near.any():
             handles.append(Patch(color="0.85"))
             labels.append("layers where the random baseline's CI reaches chance")
-        fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False, fontsize=7)
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False, fontsize=6.5)
         low.set_ylabel("random baseline\naccuracy")
         low.set_ylim(0, 1.0)
         layer_axis(low, s.layers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from layergain.report import fmt
-from layergain.report.fmt import est_ci, interval_name, p_is
+from layergain.report.fmt import est_ci, p_is
 from layergain.report.summary import RunSummary, json_attr
 
 __all__ = ["data_text", "layer_runs", "methods", "run_findings"]
@@ -32,15 +32,24 @@ def layer_runs(names: list[str], mask) -> str:
 
 
 def _ci_words(s: RunSummary) -> str:
-    return f"{fmt.level(s.confidence)} CI"
+    return f"pointwise {fmt.level(s.confidence)} CI"
+
+
+def _reason(s: RunSummary, j: int) -> str:
+    return s.gain_reasons.get(s.layers[j], "no reason was recorded")
 
 
 def _gain_at(s: RunSummary, j: int) -> str:
-    """``+0.217 [95 % CI +0.100, +0.317], p(Holm) = 0.018, Cohen's h = 0.55``."""
+    """``+0.217 [pointwise 95 % CI +0.100, +0.317], max-T-adjusted p = 0.018, Cohen's h = 0.55``."""
+    if s.inference_na[j]:
+        return (
+            f"{fmt.signed(s.gain[j])} (CI and test n/a: {_reason(s, j)}), "
+            f"Cohen's h = {fmt.signed(s.cohen_h[j], 2)}"
+        )
     return (
         f"{fmt.signed(s.gain[j])} [{_ci_words(s)} {fmt.signed(s.gain_ci[j, 0])}, "
         f"{fmt.signed(s.gain_ci[j, 1])}], "
-        f"Holm-adjusted {p_is(s.p_holm[j])}, Cohen's h = {fmt.signed(s.cohen_h[j], 2)}"
+        f"max-T-adjusted {p_is(s.p_maxt[j])}, Cohen's h = {fmt.signed(s.cohen_h[j], 2)}"
     )
 
 
@@ -48,38 +57,52 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _family(s: RunSummary) -> str:
+    return f"max-T-adjusted, family-wise over the {len(s.layers)} layers"
+
+
 def _significance(s: RunSummary) -> list[str]:
     L = len(s.layers)
     sig, neg = s.significant, s.significant_negative
     out = []
+    tested = np.isfinite(s.p_maxt)
     if sig.any():
         j = int(np.flatnonzero(sig)[np.argmax(s.gain[sig])])
         out.append(
             f"**Pretraining gives a significant gain at {sig.sum()} of {L} layers** "
-            f"({layer_runs(s.layers, sig)}; "
-            f"two-sided paired sign-flip test, Holm-adjusted p ≤ {s.alpha:g}). The largest significant gain "
-            "is at "
+            f"({layer_runs(s.layers, sig)}; two-sided test over images and random initialisations, "
+            f"{_family(s)}, p ≤ {s.alpha:g}). The largest significant gain is at "
             f"`{s.layers[j]}`: {_gain_at(s, j)} (pretrained {fmt.num(s.acc_pre[j])}, random mean "
             f"{fmt.num(s.acc_rand[j])})."
         )
+    elif not tested.any():
+        out.append(
+            f"**No layer's gain could be tested**: at every one of the {L} layers the interval and test are "
+            f"n/a ({_reason(s, 0)})."
+        )
+        return out
     else:
-        finite = np.where(np.isfinite(s.p_holm), s.p_holm, np.inf)
-        k = int(np.argmin(finite))
+        k = int(np.argmin(np.where(tested, s.p_maxt, np.inf)))
         j = int(np.nanargmax(s.gain))
         out.append(
-            f"**No layer has a significant gain** after Holm correction across the {L} layers (smallest "
-            "adjusted "
-            f"{p_is(s.p_holm[k])}, at `{s.layers[k]}`). The largest estimate is at `{s.layers[j]}`: "
-            f"{_gain_at(s, j)}."
+            f"**No layer has a significant gain** after max-T adjustment (family-wise over the {L} layers; "
+            f"smallest adjusted {p_is(s.p_maxt[k])}, at `{s.layers[k]}`). The largest estimate is at "
+            f"`{s.layers[j]}`: {_gain_at(s, j)}."
         )
-    excludes = (np.round(s.gain_ci[:, 0], 3) > 0) & ~sig  # as shown: +0.000 does not exclude 0
+    lo, hi = np.round(s.gain_ci[:, 0], 3), np.round(s.gain_ci[:, 1], 3)  # as shown: +0.000 does not exclude 0
+    excludes = ((lo > 0) | (hi < 0)) & ~sig & ~neg
     if excludes.any():
+        in_band = excludes & (s.gain_band[:, 0] <= 0) & (s.gain_band[:, 1] >= 0)
+        band = (
+            f"; the simultaneous band, adjusted for the {L} layers, includes 0 there"
+            if in_band.sum() == excludes.sum()
+            else ""
+        )
         out.append(
             f"At {_plural(int(excludes.sum()), 'layer')} ({layer_runs(s.layers, excludes)}) the "
-            f"{_ci_words(s)} of the "
-            f"gain excludes 0 but the Holm-adjusted test does not reach {s.alpha:g}: the intervals are per "
-            "layer, "
-            "not adjusted for multiplicity."
+            f"{_ci_words(s)} of the gain excludes 0 (unadjusted p < {1 - s.confidence:.2g}) but the "
+            f"max-T-adjusted p does not reach {s.alpha:g}: the pointwise intervals are per layer, not "
+            f"adjusted for multiplicity{band}."
         )
     if neg.any():
         j = int(np.flatnonzero(neg)[np.argmin(s.gain[neg])])
@@ -90,22 +113,85 @@ def _significance(s: RunSummary) -> list[str]:
     return out
 
 
+def _inference_na(s: RunSummary) -> list[str]:
+    """One line per reason for which some layers' gain has no calibrated interval or test."""
+    na = s.inference_na
+    if not na.any() or not np.isfinite(s.p).any():
+        return []  # none, or all (said by _significance)
+    by_reason: dict[str, list[int]] = {}
+    for j in np.flatnonzero(na):
+        by_reason.setdefault(_reason(s, j), []).append(int(j))
+    out = []
+    for reason, idx in by_reason.items():
+        mask = np.zeros(len(s.layers), dtype=bool)
+        mask[idx] = True
+        out.append(
+            f"**Gain CI and test are n/a** at {_plural(len(idx), 'layer')} ({layer_runs(s.layers, mask)}): "
+            f"{reason}."
+        )
+    return out
+
+
+def _unit_words(s: RunSummary, extra: str = "") -> str:
+    """``10 groups (`group`)`` or ``48 images (stratified by class)``, ``extra`` inside the brackets."""
+    notes = []
+    if s.unit == "group" and s.attrs.get("group_column", ""):
+        notes.append(f"`{s.attrs.get('group_column')}`")
+    if s.unit != "group" and s.stratified_by not in ("", "none"):
+        notes.append(f"stratified by {s.stratified_by}")
+    if extra:
+        notes.append(extra)
+    return _plural(s.n_units, s.unit) + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _precision(s: RunSummary) -> str | None:
+    """Which variance part, the images' (or groups') or the random seeds', limits the gain's intervals."""
+    finite = np.isfinite(s.var_units) & np.isfinite(s.var_seeds) & ~s.inference_na
+    if not finite.any():
+        return None
+    seeds = finite & (s.var_seeds > s.var_units)
+    L = len(s.layers)
+    head = (
+        f"**Where the uncertainty comes from**: the variance of each layer's gain has a part from the "
+        f"{_unit_words(s, s.units_df)} and a part from the "
+        f"{_plural(s.n_seeds, 'random seed')} ({s.n_seeds - 1} df)."
+    )
+    if not seeds.any():
+        return head + (
+            f" The {s.unit}s' part is the larger at every layer: more {s.unit}s would narrow the intervals, "
+            "more random seeds little."
+        )
+    df = s.gain_df[seeds]
+    return head + (
+        f" The random seeds' part is the larger at {int(seeds.sum())} of {L} layers "
+        f"({layer_runs(s.layers, seeds)}), where the degrees of freedom fall to "
+        f"{fmt.num(np.nanmin(df), 1)} and the intervals widen: more random seeds would narrow them most."
+    )
+
+
 def _secondary(s: RunSummary) -> str | None:
+    if np.all(np.isnan(s.p_holm)) and np.all(np.isnan(s.p_bh)) and np.all(np.isnan(s.ttest_p_holm)):
+        return None
+    holm = np.nan_to_num(s.p_holm, nan=1.0) <= s.alpha
     bh = np.nan_to_num(s.p_bh, nan=1.0) <= s.alpha
     tt = np.nan_to_num(s.ttest_p_holm, nan=1.0) <= s.alpha
-    if np.all(np.isnan(s.p_bh)) and np.all(np.isnan(s.ttest_p_holm)):
-        return None
 
     def where(mask) -> str:
         return f"{mask.sum()} of {len(s.layers)} layers" + (
             f" ({layer_runs(s.layers, mask)})" if mask.any() else ""
         )
 
-    return (
-        f"Secondary tests at level {s.alpha:g}: Benjamini–Hochberg (FDR) on the sign-flip p-values flags "
-        f"{where(bh)}; the Nadeau–Bengio corrected resampled t-test over CV folds, Holm-adjusted, flags "
-        f"{where(tt)}."
+    text = (
+        f"Secondary adjustments of the same p-values at level {s.alpha:g}: Holm (family-wise, ignores the "
+        f"dependence between layers) flags {where(holm)}; Benjamini–Hochberg (false discovery rate) flags "
+        f"{where(bh)}"
     )
+    if not np.all(np.isnan(s.ttest_p_holm)):
+        text += (
+            "; the Nadeau–Bengio corrected resampled t-test over CV folds (conditional on the drawn "
+            f"seeds), Holm-adjusted, flags {where(tt)}"
+        )
+    return text + "."
 
 
 def _trend(s: RunSummary) -> str | None:
@@ -114,8 +200,9 @@ def _trend(s: RunSummary) -> str | None:
         return None
     slope = float(ds["gain_trend_slope"])
     if np.isnan(slope):
-        why = ds["gain_trend_slope"].attrs.get("nan_reason", "not computable")
-        return f"**Depth trend not computed**: {why}."
+        reasons = json_attr(ds["gain_trend_slope"].attrs, "nan_reason", {}) or {}
+        why = "; ".join(map(str, reasons.values())) if isinstance(reasons, dict) else str(reasons)
+        return f"**Depth trend not computed**: {why or 'no reason was recorded'}."
     lo, hi = (float(v) for v in ds["gain_trend_slope_ci"].values)
     if lo > 0:
         head = "**Gain rises with depth**"
@@ -123,44 +210,57 @@ def _trend(s: RunSummary) -> str | None:
         head = "**Gain falls with depth**"
     else:
         head = "**No clear depth trend in the gain**"
-    method = interval_name(ds["gain_trend_slope"].attrs.get("bootstrap_interval", s.interval))
+    rho = float(ds["gain_trend_spearman_rho"]) if "gain_trend_spearman_rho" in ds else np.nan
     return (
         f"{head}: OLS slope of gain on relative depth (0 = first probe layer, 1 = last) "
-        f"{est_ci(slope, lo, hi)} "
-        f"({_ci_words(s)}, {method} bootstrap; bootstrap {p_is(float(ds['gain_trend_slope_p']))}), i.e. the "
-        "gain "
-        f"changes by about {fmt.signed(slope)} from the first to the last layer; Spearman's ρ = "
-        f"{fmt.signed(float(ds['gain_trend_spearman_rho']), 2)} "
-        f"({p_is(float(ds['gain_trend_spearman_p']))}). "
-        "One test, no correction."
+        f"{est_ci(slope, lo, hi)} ({fmt.level(s.confidence)} CI and two-sided "
+        f"{p_is(float(ds['gain_trend_slope_p']))}, a contrast of the layers' gains in the same "
+        "variance-components model; one test, no correction), i.e. the gain changes by about "
+        f"{fmt.signed(slope)} from the first to the last layer. Spearman's ρ of gain and depth = "
+        f"{fmt.signed(rho, 2)}, a description only: the layers share images and networks and are not "
+        "independent observations, so it has no p-value."
     )
 
 
+def _margin(s: RunSummary) -> str:
+    return f"{s.margin:g} ({100 * s.margin:g} percentage points of accuracy)"
+
+
 def _sweet_spot(s: RunSummary) -> str | None:
-    if s.sweet < 0 or s.best < 0:
+    if s.best < 0:
         return None
     b, w = s.best, s.sweet
+    level = fmt.level(s.confidence)
     best = (
         f"`{s.layers[b]}` ({fmt.params(s.params[b])} parameters, accuracy "
         f"{est_ci(s.acc_pre[b], *s.acc_pre_ci[b], sign=False)})"
     )
     if len(s.layers) == 1:
         return f"**One probe layer** ({best}): no sweet spot to look for."
+    if w < 0:
+        reason = s.sweet_reason or "no reason was recorded"
+        return (
+            f"**Sweet spot undetermined**, because {reason}. The sweet spot is the shallowest layer shown "
+            f"within {_margin(s)} of the best layer at {level} simultaneous confidence; the best "
+            f"pretrained layer is {best}."
+        )
     if w == b:
         return (
-            f"**Sweet spot = best layer**: the best pretrained layer is {best}, and every shallower layer is "
-            f"significantly below it (one-sided paired sign-flip, Holm-adjusted p ≤ {s.alpha:g})."
+            f"**Sweet spot = best layer** {best}: its {level} simultaneous lower bound against every other "
+            f"layer is {fmt.signed(s.sweet_lower[w])}, above −{s.margin:g}, and no shallower layer is "
+            f"shown within {_margin(s)} of the best."
         )
-    p_sweet = s.ds["sweet_spot_p_holm"].values[w] if "sweet_spot_p_holm" in s.ds else np.nan
     ratio = s.params[b] / s.params[w] if s.params[w] else np.nan
     times = f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
     return (
         f"**Sweet spot: `{s.layers[w]}`** ({fmt.params(s.params[w])} parameters, {times} fewer than the best "
-        "layer), the shallowest cut whose pretrained accuracy, "
+        f"layer) is within {_margin(s)} of the best layer {best}: its accuracy, "
         f"{est_ci(s.acc_pre[w], *s.acc_pre_ci[w], sign=False)}, is "
-        f"not significantly below that of the best layer {best} (one-sided paired sign-flip, Holm-adjusted "
-        f"{p_is(p_sweet)}). Not significantly lower is not the same as equivalent: the difference is "
-        f"{fmt.signed(s.acc_pre[w] - s.acc_pre[b])}."
+        f"{fmt.signed(s.acc_pre[w] - s.acc_pre[b])} from the best's, with a {level} simultaneous lower bound "
+        f"of {fmt.signed(s.sweet_lower_to_best[w])} against the best layer and "
+        f"{fmt.signed(s.sweet_lower[w])} against its strongest rival, both above −{s.margin:g} "
+        "(non-inferiority; the choice of the best layer on the same data is accounted for). It is the "
+        "shallowest such layer."
     )
 
 
@@ -194,13 +294,26 @@ def _random_baseline(s: RunSummary) -> list[str]:
             )
     near = s.random_near_chance
     if near.any():
-        out.append(
-            f"**The random baseline collapses to chance** at {layer_runs(s.layers, near)}: its "
-            f"{_ci_words(s)} reaches "
-            f"the majority-class rate ({fmt.num(chance)}). There the gain says as much about the collapse of "
-            "randomly "
-            "initialised features under global pooling as about pretraining."
+        means = s.acc_rand[near]
+        text = (
+            f"**The random baseline cannot be told apart from chance** at {layer_runs(s.layers, near)}: its "
+            f"{_ci_words(s)} reaches the majority-class rate ({fmt.num(chance)}), with mean accuracies "
+            f"{fmt.num(means.min())}–{fmt.num(means.max())} there."
         )
+        collapsed = near & (s.acc_rand_low <= chance)
+        wide = near & ~collapsed
+        if collapsed.any():
+            text += (
+                f" At {layer_runs(s.layers, collapsed)} at least one random seed is at or below chance: "
+                "there the gain says as much about the collapse of randomly initialised features under "
+                "global pooling as about pretraining."
+            )
+        if wide.any():
+            text += (
+                f" At {layer_runs(s.layers, wide)} every random seed is above chance: the interval reaches "
+                "it because it is wide."
+            )
+        out.append(text)
     return out
 
 
@@ -316,42 +429,11 @@ def _files(a: dict) -> str:
     return "; files: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + size
 
 
-def _test_resolution(s: RunSummary) -> str | None:
-    """Say when an exact sign-flip test over few groups bounds what Holm can reach.
-
-    With G groups the exact test has 2^G sign patterns and no two-sided p-value below 2 / 2^G;
-    Holm multiplies the smallest by the number of layers. Said when that floor is within a
-    factor 10 of the level, with the layers it keeps from significance.
-    """
-    attrs = s.ds["gain_p"].attrs if "gain_p" in s.ds else {}
-    patterns = int(attrs.get("n_resamples", 0) or 0)
-    if not int(attrs.get("exact", 0) or 0) or attrs.get("resampling_unit") != "group" or patterns < 2:
-        return None
-    L = int(np.isfinite(s.p).sum())
-    floor = 2.0 / patterns
-    if floor * L <= s.alpha / 10:
-        return None
-    held = (np.nan_to_num(s.p, nan=1.0) <= s.alpha) & ~s.significant & ~s.significant_negative
-    groups = int(round(np.log2(patterns)))
-    text = (
-        f"**The test's resolution is limited by the number of groups**: the sign-flip test resamples "
-        f"{groups} groups (`{s.attrs.get('group_column', '')}`) exactly, {patterns} sign patterns, so no "
-        f"two-sided p-value falls below 2/{patterns} = {fmt.num(floor, 4)} and Holm over {L} layers "
-        f"below {fmt.num(floor * L, 3)}."
-    )
-    if held.any():
-        text += (
-            f" {_plural(int(held.sum()), 'layer')} ({layer_runs(s.layers, held)}) "
-            f"{'has' if held.sum() == 1 else 'have'} an unadjusted p ≤ {s.alpha:g} but not a Holm-adjusted one; "
-            "more groups (slides, patients) would resolve them."
-        )
-    return text
-
-
 def run_findings(s: RunSummary) -> list[str]:
     """The findings list of a run report, most important first."""
     items = _significance(s)
-    items += [t for t in (_test_resolution(s),) if t]
+    items += _inference_na(s)
+    items += [t for t in (_precision(s),) if t]
     items += [t for t in (_secondary(s), _trend(s), _sweet_spot(s)) if t]
     items += _random_baseline(s)
     items += [t for t in (_similarity(s),) if t]
@@ -371,7 +453,7 @@ def _versions(a: dict) -> str:
 
 def methods(s: RunSummary) -> list[str]:
     """Methods paragraphs, every setting included, citable as they are."""
-    a, ds = s.attrs, s.ds
+    a = s.attrs
     K = len(s.class_names)
     grouped = bool(a.get("group_column")) and int(a.get("n_groups", 0) or 0) > 0
     grouping = (
@@ -381,11 +463,6 @@ def methods(s: RunSummary) -> list[str]:
         else "without grouping (no patient or slide ids)"
     )
     seeds = s.seeds
-    sign = ds["gain_p"].attrs if "gain_p" in ds else {}
-    boot = ds["gain_ci"].attrs
-    unit = boot.get("resampling_unit", "image")
-    strat = boot.get("stratified_by", "")
-    strat_text = "not stratified" if strat in ("", "none") else f"stratified by {strat}"
     weights = a.get("weights_source", "")
     sha = a.get("weights_sha256", "")
     first, last = s.layers[0], s.layers[-1]
@@ -411,32 +488,7 @@ def methods(s: RunSummary) -> list[str]:
         "random "
         "networks; the relative gain divides it by the random networks' mean error."
     )
-    p3 = (
-        f"**Statistics.** {fmt.level(s.confidence)} confidence intervals come from a hierarchical bootstrap "
-        f"({interval_name(s.interval)} interval, B = {s.n_boot}) resampling {unit}s "
-        f"({boot.get('n_units', '')} units, "
-        f"{strat_text}) and, independently, the {boot.get('n_seeds', len(seeds))} random seeds. The gain of "
-        "each "
-        "layer was tested with a two-sided paired sign-flip permutation test on "
-        f"per-{sign.get('resampling_unit', unit)} "
-        "differences (pretrained correct minus mean random correct; "
-        f"{sign.get('n_resamples', a.get('n_permutations'))} "
-        f"{'enumerated sign patterns' if int(sign.get('exact', 0) or 0) else 'random sign flips'}), with "
-        "Holm "
-        f"correction across the {len(s.layers)} layers (primary) and Benjamini–Hochberg (secondary). Also "
-        "reported: "
-        "exact McNemar tests of the pretrained network against each random seed, the corrected resampled "
-        "t-test of "
-        "Nadeau and Bengio (2003) across CV folds (Holm), Cohen's h for the two accuracies and Cohen's d_z "
-        "for the "
-        "per-image differences. The depth trend is the OLS slope of gain on relative depth with a bootstrap "
-        "CI, and "
-        "Spearman's ρ. The sweet spot is the shallowest layer whose pretrained accuracy is not significantly "
-        "below "
-        f"the best layer's (one-sided paired sign-flip, Holm, α = {s.alpha:g}). Significance means "
-        "Holm-adjusted "
-        f"p ≤ {s.alpha:g}."
-    )
+    p3 = _statistics_methods(s)
     sims = [m.method for m in s.measures.values() if m.method]
     p4 = (
         "**Similarity.** Between each pretrained layer and the same layer of each random network: "
@@ -450,6 +502,59 @@ def methods(s: RunSummary) -> list[str]:
         "creation time are stored in results.nc (attributes `command`, `timings_s`, `created`)."
     )
     return [p1, p2, p3, p4, p5]
+
+
+def _statistics_methods(s: RunSummary) -> str:
+    """The statistics paragraph: populations, interval, tests and corrections, sweet spot, trend."""
+    a = s.attrs
+    L, S_ = len(s.layers), s.n_seeds
+    level = fmt.level(s.confidence)
+    if s.unit == "group":
+        units = (
+            f"its {_unit_words(s)}, the units of resampling (a {s.unit}'s images move together; not "
+            "stratified)"
+        )
+    else:
+        units = f"its {_unit_words(s)}, each image a unit of resampling"
+    target = f" Target of the gain: the {s.target}." if s.target else ""
+    text = (
+        f"**Statistics.** Every interval and test speaks about two populations at once: the images of "
+        f"`{a.get('dataset')}`, represented by {units}, and the random initialisations of "
+        f"`{a.get('backbone')}`, represented by {_plural(S_, 'seed')}.{target} The variance of each "
+        f"estimate is the sum of a part from the {s.unit}s (CR2 leverage-corrected contributions, "
+        f"Bell & McCaffrey 2002; {s.units_df or 'n/a'}) and a part from the random seeds ({S_ - 1} df), "
+        "the network-by-image noise counted once; the interval is a generalised pivotal quantity "
+        "(Weerahandi 1993) that draws each part's chi-square at its own degrees of freedom "
+        f"({fmt.count(s.n_draws)} Monte Carlo draws), so few {s.unit}s or few seeds give wide intervals "
+        f"rather than wrong ones. {level} CIs are pointwise (per layer). The primary test of each layer's "
+        "gain is two-sided and reads the same draws as its interval, so 0 lies outside the CI exactly "
+        f"when p < {1 - s.confidence:.2g}. Family-wise error over the {L} layers is controlled by the "
+        "minP step-down over the layers' joint draws (max-T; Westfall & Young 1993), which uses the "
+        "dependence between layers; the same draws give a simultaneous "
+        f"{level} band over the layers. Holm and Benjamini–Hochberg adjustments of the same p-values are "
+        "secondary. Also reported: exact McNemar tests of the pretrained network against each random seed, "
+        "unadjusted and conditional on that seed; the corrected resampled t-test of Nadeau and Bengio "
+        "(2003) across CV folds (Holm; conditional on the drawn seeds); Cohen's h for the two accuracies "
+        "and Cohen's d_z for the per-image differences. The depth trend is the OLS slope of the gains on "
+        "relative depth, a contrast of the same model with its CI and p; Spearman's ρ of gain and depth "
+        "is descriptive only (the layers are not independent observations). "
+        f"{_sweet_spot_method(s)} Significance means a max-T-adjusted p ≤ {s.alpha:g}."
+    )
+    return text
+
+
+def _sweet_spot_method(s: RunSummary) -> str:
+    level = fmt.level(s.confidence)
+    text = (
+        "The sweet spot is the shallowest layer shown non-inferior to the best: for every pair of "
+        f"layers a {level} simultaneous lower bound of the difference in pretrained accuracy (a critical "
+        "value over all pairs, so the choice of the best layer on the same data is accounted for; Hsu "
+        f"1996), and a layer qualifies when its bounds against every other layer lie above −{s.margin:g} "
+        f"(the margin, {100 * s.margin:g} percentage points)."
+    )
+    if s.sweet < 0 and len(s.layers) > 1:
+        text += f" Here it is undetermined, because {s.sweet_reason or 'no reason was recorded'}."
+    return text
 
 
 def _repeats(repeats) -> str:

@@ -12,7 +12,9 @@ from layergain.results.io import load_results
 
 __all__ = ["rebuild_report", "report_kind"]
 
-_RUN_NEEDS = ("accuracy", "gain", "gain_ci", "gain_p_holm", "params_to_layer")
+_RUN_NEEDS = ("accuracy", "gain", "gain_ci", "gain_p", "gain_p_maxt", "params_to_layer")
+# Variables only the statistics before layergain.stats.gain_statistics wrote (bootstrap, sign flips).
+_OLD_STATISTICS = ("gain_boot", "sweet_spot_p", "gain_trend_spearman_p")
 _COMPARISON_NEEDS = ("gain", "joint_gain_ci", "joint_gain_p_holm", "interaction_wald_p")
 
 
@@ -27,6 +29,12 @@ def report_kind(ds: xr.Dataset) -> str:
     is_comparison = S.DATASET in ds.dims
     needs = _COMPARISON_NEEDS if is_comparison else _RUN_NEEDS
     missing = [name for name in needs if name not in ds.variables]
+    if missing and not is_comparison and any(name in ds.variables for name in _OLD_STATISTICS):
+        raise DataError(
+            f"this results file was written by an older layergain (bootstrap and sign-flip statistics): it "
+            f"lacks {', '.join(missing)}. Rerun `layergain run` on the same data (with its --cache the "
+            "features are reused) to get the current statistics."
+        )
     if missing:
         kind = "comparison" if is_comparison else "run"
         raise DataError(

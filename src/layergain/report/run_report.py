@@ -23,7 +23,6 @@ from layergain.report import fmt
 from layergain.report.document import Document, Paragraph
 from layergain.report.figures import write_figures
 from layergain.report.findings import data_text, layer_runs, methods, run_findings
-from layergain.report.fmt import interval_name
 from layergain.report.sections import add_sections, settings_items, write_document
 from layergain.report.summary import RunSummary, summarise_run
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
@@ -47,7 +46,10 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
     name = s.attrs.get("dataset", "run")
     level = fmt.level(s.confidence)
     tex_level = level.replace(" %", "~\\%")
-    ci_text = f"{level} CI ({interval_name(s.interval)} hierarchical bootstrap, B = {s.n_boot})"
+    ci_text = (
+        f"pointwise {level} CI (generalised pivotal quantity; variance components of {s.n_units} "
+        f"{s.unit}s and {s.n_seeds} random seeds)"
+    )
     L = range(len(s.layers))
     cka, dcka, svcca = _measure(s, "cka_linear"), _measure(s, "cka_debiased"), _measure(s, "svcca")
     main = TableSpec(
@@ -58,9 +60,10 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             Column("acc. random", "Acc.\\ rand.", "num"),
             Column("sd", "SD", "sd"),
             Column("gain", "Gain", "signed"),
-            Column(f"gain {level} CI", tex_level + " CI", "ci"),
+            Column(f"gain {level} CI (pointwise)", tex_level + " CI (pointwise)", "ci"),
             Column("rel. gain", "Rel.\\ gain", "signed"),
             Column("p", "$p$", "p"),
+            Column("p (max-T)", "$p_\\mathrm{maxT}$", "p"),
             Column("p (Holm)", "$p_\\mathrm{Holm}$", "p"),
             Column("Cohen's h", "$h$", "signed", 2),
             Column("CKA", "CKA", "num"),
@@ -78,6 +81,7 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
                 tuple(s.gain_ci[j]),
                 s.rel_gain[j],
                 s.p[j],
+                s.p_maxt[j],
                 s.p_holm[j],
                 s.cohen_h[j],
                 cka[j],
@@ -93,20 +97,22 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             "random: "
             f"mean ± sd over {s.n_random} random-weight seeds. Gain = pretrained − mean random accuracy, "
             "with its "
-            f"{ci_text}; rel. gain = gain / (1 − mean random accuracy). p: two-sided paired sign-flip "
-            "permutation "
-            f"test; Holm across the {len(s.layers)} layers. h: Cohen's h of the two accuracies. CKA, "
+            f"{ci_text}; rel. gain = gain / (1 − mean random accuracy). p: two-sided test of the gain "
+            "over images and random initialisations (unadjusted); max-T: minP step-down over the "
+            f"{len(s.layers)} layers (family-wise, primary); Holm: secondary. h: Cohen's h of the two "
+            "accuracies. CKA, "
             "debiased CKA "
             "(dCKA), SVCCA: pretrained vs random at the same layer, mean over seeds. n/a: not computable "
             "(see "
             "the findings)."
         ),
     )
+    inference = _inference_table(s, name)
     mcnemar = _mcnemar(s)
     tests = TableSpec(
         columns=[
             Column("layer", "Layer", "code"),
-            Column(f"rel. gain {level} CI", "Rel.\\ gain " + tex_level + " CI", "ci"),
+            Column(f"rel. gain {level} CI (pointwise)", "Rel.\\ gain " + tex_level + " CI", "ci"),
             Column("p (BH)", "$p_\\mathrm{BH}$", "p"),
             Column("t-test p", "$p_t$", "p"),
             Column("t-test p (Holm)", "$p_{t,\\mathrm{Holm}}$", "p"),
@@ -130,13 +136,11 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
         caption=f"Secondary tests and effect sizes per layer, {name}.",
         label=latex_label("tab", "layergain", name, "tests"),
         notes=(
-            "BH: Benjamini–Hochberg on the sign-flip p-values. t-test: Nadeau–Bengio corrected resampled "
-            "t-test "
-            "across CV folds, and its Holm adjustment. McNemar: exact test of the pretrained network against "
-            "each "
-            "random seed (and CV repeat), uncorrected: the median p and how many comparisons reach the "
-            "level. "
-            "d_z: mean per-image difference over its sd."
+            "BH: Benjamini–Hochberg on the primary p-values (false discovery rate; secondary). t-test: "
+            "Nadeau–Bengio corrected resampled t-test across CV folds, conditional on the drawn seeds, "
+            "and its Holm adjustment. McNemar: exact test of the pretrained network against each random "
+            "seed (and CV repeat), unadjusted and conditional on that seed: the median p and how many "
+            "comparisons reach the level. d_z: mean per-image difference over its sd."
         ),
     )
     metrics = TableSpec(
@@ -175,7 +179,64 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             "random). PWCCA, RBF CKA: pretrained vs random, mean over seeds."
         ),
     )
-    return {"per_layer": main, "per_layer_tests": tests, "per_layer_metrics": metrics}
+    return {
+        "per_layer": main,
+        "per_layer_inference": inference,
+        "per_layer_tests": tests,
+        "per_layer_metrics": metrics,
+    }
+
+
+def _inference_table(s: RunSummary, name: str) -> TableSpec:
+    """Gain with its pointwise CI and simultaneous band, its SE split into images/groups and seeds, df."""
+    level = fmt.level(s.confidence)
+    tex_level = level.replace(" %", "~\\%")
+    unit = f"{s.unit}s"
+    L = len(s.layers)
+    with np.errstate(invalid="ignore"):
+        se_units, se_seeds = np.sqrt(s.var_units), np.sqrt(s.var_seeds)
+    return TableSpec(
+        columns=[
+            Column("layer", "Layer", "code"),
+            Column("gain", "Gain", "signed"),
+            Column(f"{level} CI (pointwise)", tex_level + " CI (pointwise)", "ci"),
+            Column(f"{level} band (simultaneous)", tex_level + " band (simult.)", "ci"),
+            Column("SE", "SE", "num"),
+            Column(f"SE from {unit}", f"SE {unit}", "num"),
+            Column("SE from seeds", "SE seeds", "num"),
+            Column("df", "df", "num", 1),
+            Column("p", "$p$", "p"),
+            Column("p (max-T)", "$p_\\mathrm{maxT}$", "p"),
+        ],
+        rows=[
+            [
+                s.layers[j],
+                s.gain[j],
+                tuple(s.gain_ci[j]),
+                tuple(s.gain_band[j]),
+                s.gain_se[j],
+                se_units[j],
+                se_seeds[j],
+                s.gain_df[j],
+                s.p[j],
+                s.p_maxt[j],
+            ]
+            for j in range(L)
+        ],
+        caption=(
+            f"Inference on the gain per layer, {name}: intervals, variance components, degrees of freedom."
+        ),
+        label=latex_label("tab", "layergain", name, "inference"),
+        notes=(
+            f"Population: the images of the set, as {s.n_units} {unit}, and the random initialisations of "
+            f"the architecture, as {s.n_seeds} seeds. SE² = (SE from {unit})² + (SE from seeds)²; df: "
+            f"Welch–Satterthwaite degrees of freedom of the SE ({s.units_df or 'n/a'}; seeds: "
+            f"{s.n_seeds - 1}). CI: pointwise, per layer; band: simultaneous over the {L} layers (max-T). "
+            f"p: two-sided, unadjusted; max-T: minP step-down over the layers (Westfall & Young 1993). "
+            f"{fmt.count(s.n_draws)} Monte Carlo draws. n/a: no calibrated statement at that layer (the "
+            "reason is in the findings)."
+        ),
+    )
 
 
 def _metric(ds: xr.Dataset, name: str, j: int) -> tuple[float, float]:
@@ -210,30 +271,41 @@ def _figures(s: RunSummary) -> list[tuple[str, str, str]]:
         else f"none of the {len(s.layers)} layers"
     )
     near = s.random_near_chance
-    marks = (
-        f" with the best layer (`{s.layers[s.best]}`) and the sweet spot (`{s.layers[s.sweet]}`), the "
-        "shallowest layer not significantly below the best one"
-        if s.best >= 0 and s.sweet >= 0
-        else ""
-    )
+    if s.best >= 0 and s.sweet >= 0:
+        marks = (
+            f" with the best layer (`{s.layers[s.best]}`) and the sweet spot (`{s.layers[s.sweet]}`), the "
+            f"shallowest layer shown within {s.margin:g} of the best at {level} simultaneous confidence"
+        )
+    elif s.best >= 0:
+        marks = (
+            f" with the best layer (`{s.layers[s.best]}`); the sweet spot is undetermined (see the findings)"
+        )
+    else:
+        marks = ""
+    bands = np.concatenate([s.gain_ci.ravel(), s.gain_band.ravel()])
+    beyond = np.any(np.abs(bands[np.isfinite(bands)]) > 1.05)
+    cut = "; y axis cut at ±1.05, the range of a gain" if beyond else ""
+    seeds = f"{s.n_random} seed{'s' if s.n_random != 1 else ''}"
     return [
         (
             "accuracy_by_layer",
             "Line chart: probe accuracy by layer, pretrained and random",
-            f"Out-of-fold linear-probe accuracy by layer: the ImageNet-pretrained network with its {level} "
-            "CI, the mean "
-            f"of {s.n_random} random-weight networks with the range over seeds, and chance (the "
-            "majority-class rate, "
-            f"{fmt.num(s.majority_rate)}).",
+            (
+                "Out-of-fold linear-probe accuracy by layer: the ImageNet-pretrained network with its "
+                f"pointwise {level} CI, the mean of {s.n_random} random-weight networks with the range over "
+                f"the {seeds} (a seed range, not a CI), and chance (the majority-class rate, "
+                f"{fmt.num(s.majority_rate)})."
+            ),
         ),
         (
             "gain_by_layer",
-            "Line chart: knowledge gain by layer with its confidence band",
-            f"Knowledge gain by layer (pretrained − mean random accuracy) with its {level} CI "
-            f"({interval_name(s.interval)} "
-            f"hierarchical bootstrap, B = {s.n_boot}). Stars: Holm-adjusted sign-flip p ≤ {s.alpha:g} "
-            f"({sig_text}). "
-            "Lower panel: the random baseline beside it"
+            "Line chart: knowledge gain by layer with its pointwise confidence band and simultaneous band",
+            f"Knowledge gain by layer (pretrained − mean random accuracy) with its pointwise {level} CI "
+            f"(darker) and the simultaneous {level} band over the {len(s.layers)} layers (lighter, dashed "
+            f"edges{cut}), both over the {s.n_units} {s.unit}s and the {s.n_seeds} random seeds. Stars: "
+            f"max-T-adjusted p ≤ {s.alpha:g}, family-wise over the layers ({sig_text}). "
+            f"Lower panel: the random baseline beside it, its mean and range over the {seeds} (a seed range, "
+            "not a CI)"
             + (
                 f"; shaded: layers where its CI reaches chance ({layer_runs(s.layers, near)})."
                 if near.any()

@@ -19,7 +19,15 @@ import xarray as xr
 from layergain.results import schema as S
 from layergain.results.io import netcdf_safe_attrs
 
-__all__ = ["DEFAULT_ALPHA", "RunSummary", "json_attr", "nan_reasons", "normalise", "summarise_run"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "RunSummary",
+    "json_attr",
+    "layer_reasons",
+    "nan_reasons",
+    "normalise",
+    "summarise_run",
+]
 
 #: Significance level where the results do not record one (sweet spot, and "significant" in text).
 DEFAULT_ALPHA = 0.05
@@ -71,6 +79,23 @@ def nan_reasons(var: xr.DataArray) -> dict[str, dict[str, str]]:
     """``{layer: {init or pair: reason}}`` from a variable's ``nan_reason`` attr."""
     reasons = json_attr(var.attrs, "nan_reason", {}) or {}
     return reasons if isinstance(reasons, dict) else {}
+
+
+def layer_reasons(*variables: xr.DataArray | None) -> dict[str, str]:
+    """``{layer: reason}`` from the ``nan_reason`` attrs of statistics variables (first one wins).
+
+    The statistics store ``{layer: reason}`` (a reason per layer where no calibrated statement
+    could be made); the similarity measures ``{layer: {init: reason}}``, read by :func:`nan_reasons`.
+    """
+    out: dict[str, str] = {}
+    for var in variables:
+        if var is None:
+            continue
+        reasons = json_attr(var.attrs, "nan_reason", {}) or {}
+        if isinstance(reasons, dict):
+            for layer, reason in reasons.items():
+                out.setdefault(str(layer), str(reason))
+    return out
 
 
 def _nanstat(fn, values: np.ndarray, axis: int) -> np.ndarray:
@@ -125,10 +150,16 @@ class RunSummary:
     acc_rand_high: np.ndarray
     acc_rand_ci: np.ndarray  # (layer, 2)
     gain: np.ndarray
-    gain_ci: np.ndarray
+    gain_ci: np.ndarray  # pointwise
+    gain_band: np.ndarray  # (layer, 2), simultaneous over layers
+    gain_se: np.ndarray
+    gain_df: np.ndarray
+    var_units: np.ndarray  # variance part from the images or groups
+    var_seeds: np.ndarray  # variance part from the random initialisations
     rel_gain: np.ndarray
     rel_gain_ci: np.ndarray
-    p: np.ndarray
+    p: np.ndarray  # primary test, unadjusted
+    p_maxt: np.ndarray  # primary family-wise adjustment (minP step-down over layers)
     p_holm: np.ndarray
     p_bh: np.ndarray
     ttest_p: np.ndarray
@@ -137,20 +168,35 @@ class RunSummary:
     cohen_dz: np.ndarray
     alpha: float
     confidence: float
-    interval: str
-    n_boot: int
+    unit: str  # "image" or "group": the resampling unit of the image population
+    n_units: int
+    units_df: str  # e.g. "7.9 df from 10 groups"
+    stratified_by: str
+    n_seeds: int  # random seeds the statistics saw
+    n_draws: int
+    target: str  # the population the gain speaks about
+    gain_reasons: dict[str, str]  # layer -> why its inference is n/a
+    margin: float  # non-inferiority margin of the sweet spot
+    sweet_reason: str  # why the sweet spot is undetermined ("" when it is determined)
+    sweet_lower: np.ndarray  # simultaneous lower bound against the strongest other layer
+    sweet_lower_to_best: np.ndarray  # simultaneous lower bound against the best layer
     measures: dict[str, Measure]
     sweet: int
     best: int
 
     @property
     def significant(self) -> np.ndarray:
-        """Layers whose Holm-adjusted sign-flip p is at most alpha, with a positive gain."""
-        return (np.nan_to_num(self.p_holm, nan=1.0) <= self.alpha) & (self.gain > 0)
+        """Layers with a positive gain whose max-T-adjusted p (family-wise over layers) is at most alpha."""
+        return (np.nan_to_num(self.p_maxt, nan=1.0) <= self.alpha) & (self.gain > 0)
 
     @property
     def significant_negative(self) -> np.ndarray:
-        return (np.nan_to_num(self.p_holm, nan=1.0) <= self.alpha) & (self.gain < 0)
+        return (np.nan_to_num(self.p_maxt, nan=1.0) <= self.alpha) & (self.gain < 0)
+
+    @property
+    def inference_na(self) -> np.ndarray:
+        """Layers whose gain has no calibrated interval or test (NaN p or CI)."""
+        return ~np.isfinite(self.p) | ~np.isfinite(self.gain_ci).all(axis=1)
 
     @property
     def random_near_chance(self) -> np.ndarray:
@@ -196,6 +242,14 @@ def _measure(ds: xr.Dataset, name: str, n_layers: int) -> Measure | None:
     )
 
 
+def _layer_index(ds: xr.Dataset, name: str, layers: list[str]) -> int:
+    """Index of the layer a scalar variable names; -1 when absent or "" (undetermined)."""
+    if name not in ds:
+        return -1
+    value = str(ds[name].values)
+    return layers.index(value) if value in layers else -1
+
+
 def summarise_run(ds: xr.Dataset) -> RunSummary:
     """Collect the report's numbers from a run's results (in memory or loaded from results.nc)."""
     ds = normalise(ds)
@@ -210,8 +264,9 @@ def summarise_run(ds: xr.Dataset) -> RunSummary:
         labels = ds["label"].values
         counts = {c: int(np.sum(labels == k)) for k, c in enumerate(class_names)}
     total = sum(counts.values())
+    inference = ds["gain_ci"].attrs
     sweet_attrs = ds["sweet_spot"].attrs if "sweet_spot" in ds else {}
-    alpha = float(ds.attrs.get("alpha", sweet_attrs.get("sweet_spot_alpha", DEFAULT_ALPHA)))
+    alpha = float(ds.attrs.get("alpha", DEFAULT_ALPHA))
     measures = {m: meas for m in SIMILARITY if (meas := _measure(ds, m, n)) is not None}
     return RunSummary(
         ds=ds,
@@ -232,9 +287,15 @@ def summarise_run(ds: xr.Dataset) -> RunSummary:
         acc_rand_ci=_ci(ds, "accuracy_random_mean_ci", n),
         gain=_var(ds, "gain", n),
         gain_ci=_ci(ds, "gain_ci", n),
+        gain_band=_ci(ds, "gain_band", n),
+        gain_se=_var(ds, "gain_se", n),
+        gain_df=_var(ds, "gain_df", n),
+        var_units=_var(ds, "gain_var_images", n),
+        var_seeds=_var(ds, "gain_var_seeds", n),
         rel_gain=_var(ds, "relative_gain", n),
         rel_gain_ci=_ci(ds, "relative_gain_ci", n),
         p=_var(ds, "gain_p", n),
+        p_maxt=_var(ds, "gain_p_maxt", n),
         p_holm=_var(ds, "gain_p_holm", n),
         p_bh=_var(ds, "gain_p_bh", n),
         ttest_p=_var(ds, "gain_ttest_p", n),
@@ -242,10 +303,20 @@ def summarise_run(ds: xr.Dataset) -> RunSummary:
         cohen_h=_var(ds, "gain_effect_size", n),
         cohen_dz=_var(ds, "gain_effect_size_paired", n),
         alpha=alpha,
-        confidence=float(ds["gain_ci"].attrs.get("confidence", ds.attrs.get("confidence", 0.95))),
-        interval=str(ds["gain_ci"].attrs.get("bootstrap_interval", "")),
-        n_boot=int(ds["gain_ci"].attrs.get("n_boot", ds.attrs.get("n_boot", 0))),
+        confidence=float(inference.get("confidence", ds.attrs.get("confidence", 0.95))),
+        unit=str(inference.get("resampling_unit", "image")),
+        n_units=int(inference.get("n_units", ds.attrs.get("n_images", 0)) or 0),
+        units_df=str(inference.get("units_df", "")),
+        stratified_by=str(inference.get("stratified_by", "")),
+        n_seeds=int(inference.get("n_seeds", random.shape[0]) or 0),
+        n_draws=int(inference.get("n_draws", ds.attrs.get("n_draws", 0)) or 0),
+        target=str(inference.get("target", ds.attrs.get("statistics_target", ""))),
+        gain_reasons=layer_reasons(*(ds.get(v) for v in ("gain_p", "gain_ci", "gain_se"))),
+        margin=float(sweet_attrs.get("margin", ds.attrs.get("margin", float("nan")))),
+        sweet_reason=str(sweet_attrs.get("undetermined", "")),
+        sweet_lower=_var(ds, "sweet_spot_lower", n),
+        sweet_lower_to_best=_var(ds, "sweet_spot_lower_to_best", n),
         measures=measures,
-        sweet=layers.index(str(ds["sweet_spot"].values)) if "sweet_spot" in ds else -1,
-        best=layers.index(str(ds["best_layer"].values)) if "best_layer" in ds else -1,
+        sweet=_layer_index(ds, "sweet_spot", layers),
+        best=_layer_index(ds, "best_layer", layers),
     )
