@@ -45,7 +45,8 @@ def _old_results(folder):
         (lambda p: (p / "text.nc").write_text("not netCDF") and p / "text.nc", "cannot read results file"),
         (
             _old_results,
-            "written by an older layergain (bootstrap and sign-flip statistics): it lacks gain_p_maxt. Rerun",
+            "written by an older layergain (bootstrap and sign-flip statistics): it lacks gain_p_maxt. Recompute "
+            "them from its stored predictions with `layergain stats RESULTS`",
         ),
     ],
 )

@@ -42,6 +42,20 @@ def test_estimates_and_secondary_columns(seed):
     assert np.all(ci[:, 0] <= ds["gain"].values) and np.all(ds["gain"].values <= ci[:, 1])
     assert np.all(band[:, 0] <= ci[:, 0] + 1e-12) and np.all(band[:, 1] >= ci[:, 1] - 1e-12)
     np.testing.assert_array_equal(ds["significant"], (ds["gain_p_maxt"] <= 0.05) & (ds["gain"] > 0))
+    rel, rel_ci = ds["relative_gain"].values, ds["relative_gain_ci"].values
+    np.testing.assert_allclose(rel_ci.mean(axis=1), rel)  # centred on the ratio, not its linearisation
+    assert np.all(rel_ci[:, 1] <= 1.0)
+
+
+def test_intervals_stay_where_the_quantities_can_be(seed):
+    # 2 seeds with a large spread: the pivot's 1-df tail reaches past [0, 1]; the intervals are cut there
+    rng = np.random.default_rng(seed)
+    d = simulate(rng, n_images=40, n_layers=3, n_seeds=2, seed_sd=1.5, mu_pre=2.0, mu_rand=0.0)
+    ds = _stats(d, seed=seed)
+    for name in ("accuracy_pretrained_ci", "accuracy_random_mean_ci"):
+        assert np.all((ds[name].values >= 0) & (ds[name].values <= 1))
+    for name in ("gain_ci", "gain_band"):
+        assert np.all(np.abs(ds[name].values) <= 1)
 
 
 def test_trend_is_the_ols_slope_of_the_gains(seed):

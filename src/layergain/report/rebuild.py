@@ -15,7 +15,7 @@ __all__ = ["rebuild_report", "report_kind"]
 _RUN_NEEDS = ("accuracy", "gain", "gain_ci", "gain_p", "gain_p_maxt", "params_to_layer")
 # Variables only the statistics before layergain.stats.gain_statistics wrote (bootstrap, sign flips).
 _OLD_STATISTICS = ("gain_boot", "sweet_spot_p", "gain_trend_spearman_p")
-_COMPARISON_NEEDS = ("gain", "joint_gain_ci", "joint_gain_p_holm", "interaction_wald_p")
+_COMPARISON_NEEDS = ("gain", "joint_gain_ci", "joint_gain_p_maxt", "interaction_wald_p")
 
 
 def report_kind(ds: xr.Dataset) -> str:
@@ -32,8 +32,8 @@ def report_kind(ds: xr.Dataset) -> str:
     if missing and not is_comparison and any(name in ds.variables for name in _OLD_STATISTICS):
         raise DataError(
             f"this results file was written by an older layergain (bootstrap and sign-flip statistics): it "
-            f"lacks {', '.join(missing)}. Rerun `layergain run` on the same data (with its --cache the "
-            "features are reused) to get the current statistics."
+            f"lacks {', '.join(missing)}. Recompute them from its stored predictions with `layergain stats "
+            "RESULTS` (no network or feature is needed); it writes the report too."
         )
     if missing:
         kind = "comparison" if is_comparison else "run"

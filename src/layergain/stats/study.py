@@ -202,8 +202,17 @@ def gain_statistics(
     rel = _inference(model, eye * a_rel[:, None, None], eye * b_rel[:, None, None], spread, n_draws, confidence,
                      rngs[3])
     relative = np.where(err > 0, g / np.where(err > 0, err, 1.0), np.nan)
-    rel_ci = np.where((err > 0)[:, None], rel["ci"], np.nan)
+    # the linearised contrast gives the half-width; the interval is centred on the ratio itself
+    half = (rel["ci"][:, 1] - rel["ci"][:, 0]) / 2.0
+    rel_ci = np.where((err > 0)[:, None], relative[:, None] + np.stack([-half, half], axis=-1), np.nan)
 
+    # an interval cut to the values the quantity can take keeps its coverage (few seeds can make
+    # the pivot's tail reach past them)
+    acc_pre["ci"] = np.clip(acc_pre["ci"], 0.0, 1.0)
+    acc_rand["ci"] = np.clip(acc_rand["ci"], 0.0, 1.0)
+    gain["ci"] = np.clip(gain["ci"], -1.0, 1.0)
+    gain["band"] = np.clip(gain["band"], -1.0, 1.0)
+    rel_ci = np.minimum(rel_ci, 1.0)
     lay, ci_dims = (S.LAYER,), (S.LAYER, S.BOUND)
     target = _TARGETS[pretrained]
     c = gain["c"]
