@@ -49,7 +49,7 @@ def main() -> None:
     image_set = load_image_set()
     backbone = load_backbone()
     with tempfile.TemporaryDirectory() as tmp:
-        feats = extract_features(backbone, image_set, cache=FeatureCache(tmp))
+        feats = extract_features(backbone, image_set, cache=FeatureCache(tmp)).features
     feats = {k: v.astype(np.float64) for k, v in feats.items()}
     folds = make_folds(image_set.labels, image_set.groups, folds=5, seed=0)
     y = image_set.labels

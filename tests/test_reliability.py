@@ -57,7 +57,7 @@ def test_odd_but_valid_images_are_converted_and_used(tmp_path):
     _write_odd_images(tmp_path / "odd")
     s = load_image_set(tmp_path / "odd")
     assert len(s) == 14 and not s.skipped
-    feats = extract_features(load_backbone(weights=None, seed=0), s, image_size=64)
+    feats = extract_features(load_backbone(weights=None, seed=0), s, image_size=64).features
     assert all(np.isfinite(v).all() and v.shape[0] == 14 for v in feats.values())
 
 

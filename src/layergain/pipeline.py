@@ -23,7 +23,7 @@ from layergain import schema as S
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
-from layergain.features.extract import ENGINES, feature_key
+from layergain.features.extract import ENGINES, Extraction
 from layergain.models import DEFAULT_MODEL, load_backbone
 from layergain.parallel import Executor, executor
 from layergain.probes import (
@@ -192,7 +192,7 @@ def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, l
     with torch_threads(1):  # numpy/scikit-learn from here on; idle torch workers slow them down
         t = time.perf_counter()
         layers = backbone_info["layers"]
-        probes = _probe_all(config, image_set, store, inits, layers, folds, log, ex)
+        probes = _probe_all(config, image_set, store, inits, seeds, layers, folds, log, ex)
         timings["probes"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -263,10 +263,10 @@ def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, lo
 
         results = Parallel(n_jobs=ex.n_jobs)(delayed(_extract_one)(config, image_set, root, seed) for _, seed in plan)
     keys = {}
-    for (init, _), (key, seconds, engine) in zip(plan, results):
-        keys[init] = key
-        info.setdefault("engines", {})[init] = engine
-        log(f"features {init}: {seconds:.1f} s ({engine})")
+    for (init, _), (extraction, seconds) in zip(plan, results):
+        keys[init] = extraction.key
+        info.setdefault("engines", {})[init] = extraction.engine
+        log(f"features {init}: {seconds:.1f} s ({extraction.engine})")
     store = FeatureStore(root, keys, tuple(image_set.sha256), tuple(layer.name for layer in pretrained.layers))
     return [init for init, _ in plan], [-1 if seed is None else seed for _, seed in plan], store, info
 
@@ -274,7 +274,8 @@ def _extract_all(config: RunConfig, image_set: ImageSet, cache: FeatureCache, lo
 def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: int | None, backbone=None):
     """One work unit: build the network (pretrained if ``seed`` is None) and cache its features.
 
-    Returns the cache key and the seconds it took; the features stay on disk.
+    Returns the :class:`~layergain.features.extract.Extraction` (engine and cache key; the features
+    stay on disk) and the seconds it took.
     """
     t = time.perf_counter()
     if backbone is None:
@@ -282,17 +283,16 @@ def _extract_one(config: RunConfig, image_set: ImageSet, cache_root: str, seed: 
         backbone = load_backbone(config.model, weights=weights, seed=seed, layers=config.layers)
     # The same thread count everywhere: fused (traced) kernels round differently with other counts.
     with torch_threads(_extraction_threads(config)):
-        _extract_features_unit(config, image_set, cache_root, backbone)
-    key = feature_key(backbone, image_size=config.image_size, pooling=config.pooling, engine=backbone.engine)
-    return key, time.perf_counter() - t, backbone.engine
+        extraction = _extract_features_unit(config, image_set, cache_root, backbone)
+    return extraction, time.perf_counter() - t
 
 
 def _extraction_threads(config: RunConfig) -> int:
     return config.threads or max(1, os.cpu_count() or 1)
 
 
-def _extract_features_unit(config: RunConfig, image_set: ImageSet, cache_root: str, backbone) -> None:
-    extract_features(
+def _extract_features_unit(config: RunConfig, image_set: ImageSet, cache_root: str, backbone) -> Extraction:
+    return extract_features(
         backbone,
         image_set,
         image_size=config.image_size,
@@ -311,7 +311,7 @@ def _probe_unit(store: FeatureStore, init: str, layer: str, labels, folds, n_cla
     return cross_val_probe(store.layer(init, layer), labels, folds, n_classes=n_classes, settings=settings)
 
 
-def _probe_all(config, image_set, store: FeatureStore, inits, layers, folds, log, ex: Executor):
+def _probe_all(config, image_set, store: FeatureStore, inits, seeds, layers, folds, log, ex: Executor):
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
@@ -334,7 +334,7 @@ def _probe_all(config, image_set, store: FeatureStore, inits, layers, folds, log
     metrics = classification_metrics(prediction, image_set.labels, n_classes)
     dataset = probe_dataset(
         inits=inits,
-        seeds=[-1 if init == S.PRETRAINED else int(init.removeprefix(S.RANDOM_PREFIX)) for init in inits],
+        seeds=seeds,
         layers=layers,
         relpaths=image_set.relpaths,
         labels=image_set.labels,

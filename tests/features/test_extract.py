@@ -9,7 +9,7 @@ import torch
 from layergain.data import load_image_set
 from layergain.errors import DataError, InputValueError
 from layergain.features import FeatureCache, extract_features
-from layergain.features.extract import fold_batch_norms
+from layergain.features.extract import feature_key, fold_batch_norms
 from layergain.features.images import load_rgb
 from layergain.models import load_backbone
 from tests.helpers import make_folder_set
@@ -45,7 +45,7 @@ def _manual_stem_and_head(backbone, paths):
 
 
 def test_hooks_capture_every_layer_as_the_network_computes_it(lite0, small_set):
-    feats = extract_features(lite0, small_set, image_size=SIZE, batch_size=5)
+    feats = extract_features(lite0, small_set, image_size=SIZE, batch_size=5).features
     assert list(feats) == [layer.name for layer in lite0.layers]
     for layer in lite0.layers:
         assert feats[layer.name].shape == (len(small_set), layer.width)
@@ -56,9 +56,9 @@ def test_hooks_capture_every_layer_as_the_network_computes_it(lite0, small_set):
 
 
 def test_pooling_variants(lite0, small_set):
-    avg = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="avg")
-    mx = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="max")
-    both = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="avgmax")
+    avg = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="avg").features
+    mx = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="max").features
+    both = extract_features(lite0, small_set.subset(np.arange(3)), image_size=SIZE, pooling="avgmax").features
     for name in ("stem", "head"):
         np.testing.assert_array_equal(both[name], np.concatenate([avg[name], mx[name]], axis=1))
         assert np.all(mx[name] >= avg[name] - 1e-6)
@@ -70,13 +70,13 @@ def test_cache_is_reused_for_subsets_and_never_reads_images_again(tmp_path, lite
     root = make_folder_set(tmp_path / "set", per_class=2, classes=3)
     full = load_image_set(root)
     cache = FeatureCache(tmp_path / "cache")
-    first = extract_features(lite0, full, image_size=SIZE, cache=cache, chunk_size=4)
+    first = extract_features(lite0, full, image_size=SIZE, cache=cache, chunk_size=4).features
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == 2  # 6 images in chunks of 4
     # Destroy the image files: a cached extraction must not need them.
     for p in full.paths:
         p.write_bytes(b"gone")
-    again = extract_features(lite0, full, image_size=SIZE, cache=cache)
-    reordered = extract_features(lite0, full.subset(np.array([5, 0, 3])), image_size=SIZE, cache=cache)
+    again = extract_features(lite0, full, image_size=SIZE, cache=cache).features
+    reordered = extract_features(lite0, full.subset(np.array([5, 0, 3])), image_size=SIZE, cache=cache).features
     for name in first:
         np.testing.assert_array_equal(first[name], again[name])
         np.testing.assert_array_equal(first[name][[5, 0, 3]], reordered[name])
@@ -94,29 +94,33 @@ def test_interrupted_extraction_resumes_from_finished_chunks(tmp_path, lite0):
     calls = []
     handle = lite0.module.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
     try:
-        resumed = extract_features(lite0, full, image_size=SIZE, cache=cache, engine="eager")
+        resumed = extract_features(lite0, full, image_size=SIZE, cache=cache, engine="eager").features
     finally:
         handle.remove()
     assert sum(calls) == 2  # only the two missing images went through the network
-    fresh = extract_features(lite0, full, image_size=SIZE, engine="eager")
+    fresh = extract_features(lite0, full, image_size=SIZE, engine="eager").features
     for name in fresh:
         np.testing.assert_allclose(resumed[name], fresh[name], rtol=1e-5, atol=1e-5)
 
 
 def test_random_twin_features_differ_from_pretrained(lite0, small_set):
     rand = load_backbone(weights=None, seed=0)
-    a = extract_features(lite0, small_set.subset(np.arange(2)), image_size=SIZE)
-    b = extract_features(rand, small_set.subset(np.arange(2)), image_size=SIZE)
+    a = extract_features(lite0, small_set.subset(np.arange(2)), image_size=SIZE).features
+    b = extract_features(rand, small_set.subset(np.arange(2)), image_size=SIZE).features
     assert not np.allclose(a["blocks.3.0"], b["blocks.3.0"])
 
 
 def test_traced_engine_agrees_with_eager_and_has_its_own_cache_entry(tmp_path, lite0, small_set):
     subset = small_set.subset(np.arange(6))
     cache = FeatureCache(tmp_path / "cache")
-    eager = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="eager")
-    assert lite0.engine == "eager"
-    traced = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="traced")
-    assert lite0.engine == "traced"
+    run = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="eager")
+    assert run.engine == "eager" and run.key == feature_key(lite0, image_size=SIZE, pooling="avg", engine="eager")
+    eager = run.features
+    run = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="traced")
+    assert run.engine == "traced" and run.key == feature_key(lite0, image_size=SIZE, pooling="avg", engine="traced")
+    traced = run.features
+    again = extract_features(lite0, subset, image_size=SIZE, cache=cache, engine="traced")  # from the cache
+    assert (again.engine, again.key) == (run.engine, run.key)
     for name in eager:  # batch norms folded into convolutions: equal up to float32 rounding
         np.testing.assert_allclose(traced[name], eager[name], rtol=1e-3, atol=1e-3 * np.abs(eager[name]).max())
     assert len([p for p in (tmp_path / "cache").rglob("config.json")]) == 2
@@ -132,9 +136,10 @@ def test_folded_engine_equals_eager_up_to_rounding(tmp_path, small_set, seed):
     backbone = load_backbone(weights="pretrained" if seed is None else None, seed=seed)
     subset = small_set.subset(np.arange(6))
     cache = FeatureCache(tmp_path / "cache")
-    eager = extract_features(backbone, subset, image_size=SIZE, cache=cache, engine="eager")
-    folded = extract_features(backbone, subset, image_size=SIZE, cache=cache)
-    assert backbone.engine == "folded"
+    eager = extract_features(backbone, subset, image_size=SIZE, cache=cache, engine="eager").features
+    run = extract_features(backbone, subset, image_size=SIZE, cache=cache)
+    assert run.engine == "folded"
+    folded = run.features
     for name in eager:
         scale = np.abs(eager[name]).max()
         np.testing.assert_allclose(folded[name], eager[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
@@ -178,9 +183,10 @@ def test_model_without_batch_norms_runs_eagerly(small_set):
     """SqueezeNet has no batch norms: nothing to fold, the folded engine falls back to eager."""
     backbone = load_backbone("squeezenet1_0", weights=None, seed=0)
     subset = small_set.subset(np.arange(2))
-    feats = extract_features(backbone, subset, image_size=SIZE)
-    assert backbone.engine == "eager"
+    run = extract_features(backbone, subset, image_size=SIZE)
+    assert run.engine == "eager" and run.key == feature_key(backbone, image_size=SIZE, pooling="avg", engine="eager")
+    feats = run.features
     assert fold_batch_norms(backbone.module.eval(), torch.randn(1, 3, SIZE, SIZE)) is None
-    eager = extract_features(backbone, subset, image_size=SIZE, engine="eager")
+    eager = extract_features(backbone, subset, image_size=SIZE, engine="eager").features
     for name in feats:
         np.testing.assert_array_equal(feats[name], eager[name])

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -20,7 +21,15 @@ from layergain.features.pooling import POOLINGS, Pooling, pool
 from layergain.models import Backbone
 from layergain.validation import check_choice, check_int
 
-__all__ = ["ENGINES", "extract_features", "feature_config", "feature_key", "fold_batch_norms", "torch_threads"]
+__all__ = [
+    "ENGINES",
+    "Extraction",
+    "extract_features",
+    "feature_config",
+    "feature_key",
+    "fold_batch_norms",
+    "torch_threads",
+]
 
 FEATURE_VERSION = 1  # bump when extraction changes its numbers
 
@@ -211,6 +220,26 @@ def _batches(image_set: ImageSet, index: np.ndarray, image_size: int, batch_size
         yield pending.result()
 
 
+@dataclass(frozen=True)
+class Extraction:
+    """What :func:`extract_features` gives: the features, the engine that made them, their cache key.
+
+    Attributes
+    ----------
+    features : dict of str to ndarray of shape (n_images, width)
+        float32 features per probe layer name, rows in the order of the image set; empty with
+        ``collect=False``.
+    engine : {"folded", "traced", "eager"}
+        The engine whose features these are: the requested one, or ``"eager"`` where it fell back.
+    key : str
+        Their cache key (:func:`feature_key` of the network with ``engine``).
+    """
+
+    features: dict[str, np.ndarray]
+    engine: str
+    key: str
+
+
 def extract_features(
     backbone: Backbone,
     image_set: ImageSet,
@@ -225,7 +254,7 @@ def extract_features(
     progress: bool = False,
     collect: bool = True,
     engine: Engine = "folded",
-) -> dict[str, np.ndarray]:
+) -> Extraction:
     """Pooled features of every probe layer for every image.
 
     Parameters
@@ -256,15 +285,16 @@ def extract_features(
         layer (fastest on the CPU, but its fused kernels round differently with other thread
         counts). ``"eager"``: forward hooks on the network as it is. ``folded`` and ``traced`` are
         checked against eager on a random batch and fall back to eager where they fail.
-        The engine used is part of the cache key and is set as ``backbone.engine``.
+        The engine used is part of the cache key; both are in the result.
     collect : bool, default=True
         Return the features. With ``collect=False`` (needs ``cache``) they only go to the cache
-        and an empty dict is returned: memory stays at one chunk of images.
+        and ``features`` is an empty dict: memory stays at one chunk of images.
 
     Returns
     -------
-    dict of str to ndarray of shape (n_images, width)
-        float32 features per probe layer name, rows in the order of ``image_set``.
+    Extraction
+        ``features``: float32 features per probe layer name, shape (n_images, width), rows in the
+        order of ``image_set``; ``engine``: the engine that made them; ``key``: their cache key.
     """
     check_choice(pooling, "pooling", POOLINGS)
     check_int(image_size, "image_size", minimum=16)
@@ -292,17 +322,15 @@ def extract_features(
     # Complete under the requested engine's key: it ran before, no need to build it again.
     config, out, missing = cached(engine)
     if missing.size == 0:
-        backbone.engine = engine
-        return out
+        return Extraction(out, engine, config_key(config))
     backbone.module.to(device=device, memory_format=torch.channels_last).eval()  # in place
     engine_name, forward = _engine(backbone, pooling, engine, device, image_size)
-    backbone.engine = engine_name  # recorded for the caller (cache key, results attrs)
     if engine_name != engine:  # fell back to eager: its own cache entry
         config, out, missing = cached(engine_name)
     key = config_key(config)
     if missing.size == 0:
         backbone.module.to("cpu")
-        return out
+        return Extraction(out, engine_name, key)
     mean = torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(backbone.std, device=device).view(1, 3, 1, 1) * 255
     bar = _progress_bar(missing.size, f"{backbone.init:>10}", progress)
@@ -327,7 +355,7 @@ def extract_features(
     finally:
         bar.close()
         backbone.module.to("cpu")
-    return out
+    return Extraction(out, engine_name, key)
 
 
 def _progress_bar(total: int, desc: str, enabled: bool):

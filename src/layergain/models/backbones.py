@@ -49,9 +49,6 @@ class Backbone:
         Input normalisation of the weights.
     identity : str
         Everything that determines the network's outputs, for the feature cache key.
-    engine : str
-        How its features were last extracted (``"traced"`` or ``"eager"``; set by
-        :func:`layergain.features.extract_features`), "" before.
     """
 
     name: str
@@ -63,7 +60,6 @@ class Backbone:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     identity: str
-    engine: str = ""
 
 
 def resolve_model(name: str) -> tuple[Library, str]:
