@@ -13,7 +13,6 @@ __all__ = [
     "BOUNDS",
     "CLASS",
     "DATASET",
-    "FOLD",
     "IMAGE",
     "INIT",
     "LAYER",
@@ -34,7 +33,6 @@ DATASET = "dataset"
 INIT = "init"
 LAYER = "layer"
 IMAGE = "image"
-FOLD = "fold"
 REPEAT = "repeat"
 BOUND = "bound"
 BOOT = "boot"

@@ -31,7 +31,7 @@ def _predict(backbone, rgb: np.ndarray) -> torch.Tensor:
 
 
 def test_bundled_weights_recognise_a_cat_and_an_espresso(lite0):
-    # ImageNet ids: 281 tabby, 282 tiger cat, 285 Egyptian cat; 967 espresso (DESIGN.md).
+    # ImageNet ids: 281 tabby, 282 tiger cat, 285 Egyptian cat; 967 espresso (ImageNet-1k class index).
     cat = _predict(lite0, skimage_data.chelsea())
     assert int(cat.argmax()) in (281, 282, 285)
     assert float(cat[[281, 282, 285]].sum()) > 0.5

@@ -64,7 +64,7 @@ def test_with_replacement_draws_match_the_explicit_resample(seed: int) -> None:
 
 
 def test_ci_of_independent_features_covers_zero_and_naive_bootstrap_is_inflated(seed: int) -> None:
-    """DESIGN.md: a resample must not pair an image with its own copy.
+    """A resample must not pair an image with its own copy (layergain.similarity.bootstrap).
 
     Naively recomputing debiased CKA on a with-replacement resample treats each copy pair as a
     perfectly dependent pair of images, so for independent features its draws sit well above 0

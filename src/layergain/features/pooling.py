@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["POOLINGS", "Pooling", "pool", "pooled_width"]
+__all__ = ["POOLINGS", "Pooling", "pool"]
 
 Pooling = Literal["avg", "max", "avgmax"]
 POOLINGS: tuple[str, ...] = ("avg", "max", "avgmax")
@@ -22,8 +22,3 @@ def pool(x: torch.Tensor, how: Pooling) -> torch.Tensor:
     if how == "max":
         return x.amax(dim=dims).float()
     return torch.cat([x.mean(dim=dims, dtype=torch.float32), x.amax(dim=dims).float()], dim=1)
-
-
-def pooled_width(width: int, how: Pooling) -> int:
-    """Length of the pooled vector of a layer with ``width`` channels."""
-    return 2 * width if how == "avgmax" else width

@@ -32,7 +32,7 @@ def probe_dataset(
     probability: np.ndarray,
     metrics: dict[str, np.ndarray],
 ) -> xr.Dataset:
-    """Predictions, folds and accuracies with the coordinates of DESIGN.md's schema.
+    """Predictions, folds and accuracies with the coordinates of the README's "Results schema".
 
     ``prediction`` has shape (init, layer, repeat, image), ``probability`` (init, layer, repeat,
     image, class), each metric (init, layer).

@@ -2,7 +2,8 @@ r"""Bootstrap draws of CKA that a resample's duplicated images do not inflate.
 
 Resampling images with replacement puts copies of one image in the resample. A copy paired with
 itself looks perfectly dependent in both representations, so CKA computed on the resample is
-pushed up -- even for independent features (see DESIGN.md, "CKA is biased"). Two remedies:
+pushed up -- even for independent features, and even debiased CKA (see
+:func:`~layergain.similarity.linear_cka` and :func:`~layergain.similarity.debiased_cka`). Two remedies:
 
 ``method="exclude-duplicates"``
     Resample with replacement, but leave every pair of an image with its own copy out of the
