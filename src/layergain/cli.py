@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
     _add_data_options(run)
     _add_model_options(run)
-    run.add_argument("--out", metavar="DIR", help="output folder (default: reports/<set name>)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: layergain-out/<set name>)")
     run.add_argument("--seeds", type=_positive_int, default=5, metavar="N", help="random-weight networks, seeds 0..N-1 (default 5)")
     run.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
     run.add_argument("--repeats", type=_positive_int, default=1, metavar="R", help="repeats of the k-fold CV (default 1)")

@@ -119,8 +119,13 @@ def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
     return dict(zip(names, np.random.SeedSequence(seed).spawn(len(names))))
 
 
+#: Where a run writes without ``out``: ``layergain-out/<set name>`` (git ignores it; the committed
+#: ``reports/`` are written with an explicit ``out``).
+DEFAULT_OUT = "layergain-out"
+
+
 def _out_dir(config: RunConfig, image_set: ImageSet) -> Path:
-    out = Path(config.out) if config.out else Path("reports") / image_set.name
+    out = Path(config.out) if config.out else Path(DEFAULT_OUT) / image_set.name
     return out.expanduser()
 
 
