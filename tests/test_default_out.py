@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from layergain.data import load_image_set
-from layergain.pipeline import DEFAULT_OUT, RunConfig, _out_dir
+from layergain.pipeline import DEFAULT_OUT, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_default_out_is_outside_the_committed_reports():
     image_set = load_image_set(None, max_per_class=2)
-    assert _out_dir(RunConfig(), image_set) == Path(DEFAULT_OUT) / "kather2016_sample"
-    assert _out_dir(RunConfig(out="reports/x"), image_set) == Path("reports/x")
+    assert RunConfig().out_dir(image_set.name) == Path(DEFAULT_OUT) / "kather2016_sample"
+    assert RunConfig(out="reports/x").out_dir(image_set.name) == Path("reports/x")
 
 
 def test_git_ignores_the_default_out():

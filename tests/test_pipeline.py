@@ -93,9 +93,9 @@ def _cli(args, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--folds", "1"], "`folds` must be >= 2"),
+        (["--folds", "1"], "--folds: expected a number >= 2"),
         (["--seeds", "0"], "--seeds: expected a number >= 1"),
-        (["--image-size", "-3"], "--image-size: expected a number >= 1"),
+        (["--image-size", "-3"], "--image-size: expected a number >= 32"),
         (["--max-per-class", "2", "--folds", "5"], "fewer than the 5 folds"),
         (["--data", "/does/not/exist"], "data path does not exist"),
         (["--model", "nonet"], "unknown model 'nonet'"),

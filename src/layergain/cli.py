@@ -13,6 +13,7 @@ import sys
 
 from layergain import __version__
 from layergain import _interrupt as interrupt
+from layergain.config import CompareConfig, RunConfig, StatsConfig, settings
 from layergain.errors import LayergainError
 
 __all__ = ["build_parser", "cli_message", "main"]
@@ -65,45 +66,44 @@ def cli_message(message: str, parser: argparse.ArgumentParser | None = None) -> 
     return _PARAMETER.sub(to_flag, message)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def _int_at_least(minimum: int | None):
+    """argparse type: a whole number >= ``minimum`` (the setting's minimum in :mod:`layergain.config`)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="PATH", help="class-per-folder directory or manifest CSV "
-                   "(path,label[,group]); default: the bundled Kather 2016 sample")
-    p.add_argument("--group-column", metavar="NAME", help="manifest column with patient/slide ids "
-                   "for grouped folds (default: 'group' when present)")
-    p.add_argument("--max-per-class", type=_positive_int, metavar="N", help="stratified random subset of N images per class")
-    p.add_argument("--data-card", metavar="FILE", help="Markdown data card of the set (default: DATA_CARD.md beside "
-                   "the images, else data_cards/<set name>.md)")
-    p.add_argument("--skip-bad-images", action="store_true", help="leave out unreadable images (listed in the report) instead of stopping")
+def _comma_list(text: str) -> list[str]:
+    return text.split(",")
 
 
-def _add_compute_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="images per forward pass (default 8 on the CPU, 128 on a GPU)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--engine", choices=("folded", "eager", "traced"), default="folded",
-                   help="feature extraction: hooks on the network with batch norms folded into convolutions (default), "
-                   "on the network as it is, or a TorchScript-frozen copy")
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="torch threads of the extraction (default: CPU count)")
-    p.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes for the probes (default: CPU count, at most 8)")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="run work units on a Dask LocalCluster with N workers")
-    p.add_argument("--scheduler", metavar="ADDR", help="run work units on an existing Dask cluster (tcp://host:port)")
+def _add(p: argparse.ArgumentParser, cls: type, *names: str) -> None:
+    """Options for the settings ``names`` of a config class, from their :class:`~layergain.config.Setting`:
+    flag, type, minimum, choices, default and help written once, in :mod:`layergain.config`."""
+    table = settings(cls)
+    for name in names:
+        spec, default = table[name]
+        flag = "--" + name.replace("_", "-")
+        if spec.kind == "flag":
+            p.add_argument(flag, action="store_true", help=spec.help)
+            continue
+        kw: dict = {"default": default, "metavar": spec.metavar, "choices": spec.choices}
+        kw["type"] = {"int": _int_at_least(spec.minimum), "float": float, "list": _comma_list}.get(spec.kind, str)
+        shown = f" (default {default})" if default is not None else ""
+        p.add_argument(flag, help=spec.help + shown, **kw)
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="efficientnet_lite0", metavar="NAME",
-                   help="efficientnet_lite0 (default, bundled weights), lite1/lite2, or a torchvision/timm model name")
-    p.add_argument("--weights", metavar="FILE", help="local state dict of the pretrained weights "
-                   "(default: bundled for EfficientNet-Lite, else the library's download)")
-    p.add_argument("--layers", metavar="A,B,…", help="module names to probe instead of the default list")
+_DATA = ("data", "group_column", "max_per_class", "data_card", "skip_bad_images")
+_MODEL = ("model", "weights", "layers")
+_COMPUTE = ("batch_size", "device", "engine", "threads", "jobs", "workers", "scheduler")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,68 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
-    _add_data_options(run)
-    _add_model_options(run)
-    run.add_argument("--out", metavar="DIR", help="output folder (default: layergain-out/<set name>)")
-    run.add_argument("--seeds", type=_positive_int, default=5, metavar="N", help="random-weight networks, seeds 0..N-1 (default 5)")
-    run.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
-    run.add_argument("--repeats", type=_positive_int, default=1, metavar="R", help="repeats of the k-fold CV (default 1)")
-    run.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="images are resized to PX×PX (default 224)")
-    run.add_argument("--pooling", choices=("avg", "max", "avgmax"), default="avg", help="feature-map pooling (default avg)")
-    run.add_argument("--draws", type=_positive_int, default=20000, metavar="B",
-                     help="Monte Carlo draws of the statistics' reference distributions (default 20000)")
-    run.add_argument("--margin", type=float, default=0.02, metavar="D",
-                     help="sweet spot: accuracy margin of 'as good as the best layer' (default 0.02)")
-    run.add_argument("--target", choices=("draw", "fixed"), default="draw",
-                     help="population of the gain: pretraining vs the random-init distribution, the pretrained "
-                          "network counted as one draw (default), or this pretrained network (fixed)")
-    run.add_argument("--confidence", type=float, default=0.95, metavar="C", help="interval level (default 0.95)")
-    run.add_argument("--probe-c", type=float, default=1.0, metavar="C", help="inverse L2 strength of the probe (default 1.0)")
-    run.add_argument("--seed", type=int, default=0, metavar="S", help="seed of folds, subsets and resampling (default 0)")
-    run.add_argument("--cache", metavar="DIR", help="feature cache (default $XDG_CACHE_HOME/layergain or ~/.cache/layergain)")
-    _add_compute_options(run)
-    run.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _add(run, RunConfig, *_DATA, *_MODEL, "out", "seeds", "folds", "repeats", "image_size", "pooling", "draws", "margin",
+         "target", "confidence", "probe_c", "seed", "cache", *_COMPUTE, "quiet")
 
     ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
-    _add_data_options(ext)
-    _add_model_options(ext)
-    ext.add_argument("--seeds", type=_positive_int, default=5, metavar="N", help="random-weight networks (default 5)")
-    ext.add_argument("--image-size", type=_positive_int, default=224, metavar="PX")
-    ext.add_argument("--pooling", choices=("avg", "max", "avgmax"), default="avg")
-    ext.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --max-per-class subsets (default 0)")
-    ext.add_argument("--cache", metavar="DIR", help="feature cache (default $XDG_CACHE_HOME/layergain)")
-    _add_compute_options(ext)
-    ext.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "pooling", "seed", "cache", *_COMPUTE, "quiet")
 
     cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folder or its results.nc")
     cmp_.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    cmp_.add_argument("--draws", type=_positive_int, default=20000, metavar="B",
-                      help="Monte Carlo draws of the reference distributions (default 20000)")
-    cmp_.add_argument("--confidence", type=float, default=0.95, metavar="C")
-    cmp_.add_argument("--alpha", type=float, default=0.05, metavar="A", help="level of 'significant' (max-T adjusted)")
-    cmp_.add_argument("--deep-from", type=float, default=0.75, metavar="D",
-                      help="layers with relative depth >= D are the 'deepest layers' (default 0.75)")
-    cmp_.add_argument("--seed", type=int, default=0, metavar="S")
-    cmp_.add_argument("--quiet", action="store_true")
+    _add(cmp_, CompareConfig, "draws", "confidence", "alpha", "deep_from", "seed")
+    _add(cmp_, RunConfig, "quiet")
 
     rep = sub.add_parser("report", help="rebuild a report from a results.nc (run) or comparison.nc alone")
     rep.add_argument("results", metavar="RESULTS", help="results.nc or comparison.nc, or the folder holding it")
     rep.add_argument("--out", metavar="DIR", help="report folder (default: the results file's folder)")
-    rep.add_argument("--quiet", action="store_true")
+    _add(rep, RunConfig, "quiet")
 
     st = sub.add_parser("stats", help="recompute a run's statistics (and report) from its results.nc alone")
     st.add_argument("results", metavar="RESULTS", help="results.nc of a run, or the folder holding it")
     st.add_argument("--out", metavar="DIR", help="output folder (default: the results file's folder)")
-    st.add_argument("--draws", type=_positive_int, metavar="B", help="draws of the reference distributions "
-                    "(default: the run's)")
-    st.add_argument("--margin", type=float, metavar="D", help="sweet-spot margin (default: the run's, else 0.02)")
-    st.add_argument("--confidence", type=float, metavar="C", help="interval level (default: the run's)")
-    st.add_argument("--target", choices=("draw", "fixed"), help="population of the gain (default: the run's)")
-    st.add_argument("--quiet", action="store_true")
+    _add(st, StatsConfig, "draws", "margin", "confidence", "target")
+    _add(st, RunConfig, "quiet")
 
     layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
-    _add_model_options(layers)
+    _add(layers, RunConfig, *_MODEL)
     layers.add_argument("--all", action="store_true", help="list every module name instead")
     return parser
 
@@ -182,19 +145,11 @@ def _log(quiet: bool):
     return (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
 
 
-def _config(args):
-    from layergain.pipeline import RunConfig
-
-    defaults = RunConfig()
-    get = lambda name: getattr(args, name, getattr(defaults, name))
+def _config(args) -> RunConfig:
+    """The RunConfig of ``run`` or ``extract``: every setting the sub-command has, the rest default."""
+    given = {name: getattr(args, name) for name in settings(RunConfig) if hasattr(args, name)}
     return RunConfig(
-        data=args.data, out=get("out"), model=args.model, weights=args.weights, seeds=args.seeds, folds=get("folds"),
-        repeats=get("repeats"), max_per_class=args.max_per_class, image_size=args.image_size, pooling=args.pooling,
-        draws=get("draws"), margin=get("margin"), target=get("target"), confidence=get("confidence"), seed=args.seed,
-        cache=args.cache, group_column=args.group_column, data_card=args.data_card,
-        layers=args.layers.split(",") if args.layers else None, batch_size=args.batch_size, device=args.device,
-        probe_c=get("probe_c"), skip_bad_images=args.skip_bad_images, quiet=args.quiet,
-        jobs=args.jobs, workers=args.workers, scheduler=args.scheduler, engine=args.engine, threads=args.threads,
+        **given,
         progress=not args.quiet and sys.stderr.isatty(),
         command="layergain " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
@@ -253,7 +208,7 @@ def _cmd_report(args) -> int:
 def _cmd_layers(args) -> int:
     from layergain.models import load_backbone
 
-    backbone = load_backbone(args.model, weights=None, seed=0, layers=args.layers.split(",") if args.layers else None)
+    backbone = load_backbone(args.model, weights=None, seed=0, layers=args.layers)
     if args.all:
         for name, module in backbone.module.named_modules():
             if name:

@@ -20,11 +20,13 @@ import xarray as xr
 
 from layergain import _interrupt as interrupt
 from layergain import schema as S
+from layergain.config import DEFAULT_OUT, CompareConfig, RunConfig, StatsConfig
+from layergain.config import streams as config_streams
 from layergain.data import ImageSet, find_data_card, load_image_set
 from layergain.errors import InputValueError, OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
-from layergain.features.extract import ENGINES, Extraction
-from layergain.models import DEFAULT_MODEL, load_backbone
+from layergain.features.extract import Extraction
+from layergain.models import load_backbone
 from layergain.parallel import Executor, executor
 from layergain.probes import (
     ProbeSettings,
@@ -37,70 +39,10 @@ from layergain.results.build import probe_dataset
 from layergain.results.io import load_results, save_results
 from layergain.results.provenance import package_versions, run_attrs
 from layergain.similarity import study_similarity
-from layergain.validation import check_choice, check_int, check_probability
 
-__all__ = ["RunConfig", "RunOutput", "compare", "extract", "restatistics", "run"]
+__all__ = ["DEFAULT_OUT", "CompareConfig", "RunConfig", "RunOutput", "StatsConfig", "compare", "extract", "restatistics", "run"]
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class RunConfig:
-    """Settings of one study run (one image set, one backbone). Defaults are the CLI's."""
-
-    data: str | None = None
-    out: str | None = None
-    model: str = DEFAULT_MODEL
-    weights: str | None = None
-    seeds: int = 5
-    folds: int = 5
-    repeats: int = 1
-    max_per_class: int | None = None
-    image_size: int = 224
-    pooling: str = "avg"
-    draws: int = 20000  # Monte Carlo draws of the statistics' reference distributions
-    margin: float = 0.02  # non-inferiority margin of the sweet spot (accuracy)
-    target: str = "draw"  # the gain's population: "draw" (pretraining vs random inits) or "fixed" (this network)
-    confidence: float = 0.95
-    seed: int = 0
-    cache: str | None = None
-    group_column: str | None = None
-    data_card: str | None = None
-    layers: list[str] | None = None
-    batch_size: int | None = None  # None: 8 on the CPU, 128 on a GPU
-    device: str = "cpu"
-    engine: str = "folded"  # feature extraction: hooks on the network with batch norms folded, "eager", or "traced"
-    threads: int | None = None  # torch threads of the extraction (default: the CPU count), the same on every worker
-    probe_c: float = 1.0
-    jobs: int | None = None  # local processes of the probes (default: the CPU count, at most 8)
-    workers: int | None = None  # a Dask LocalCluster with this many workers
-    scheduler: str | None = None  # an existing Dask scheduler
-    skip_bad_images: bool = False
-    quiet: bool = False
-    progress: bool = False
-    command: str = ""
-
-    def validate(self) -> None:
-        check_int(self.seeds, "seeds", minimum=1)
-        check_int(self.folds, "folds", minimum=2)
-        check_int(self.repeats, "repeats", minimum=1)
-        check_int(self.image_size, "image_size", minimum=32)
-        check_int(self.draws, "draws", minimum=1000)
-        if not 0 < self.margin < 1:
-            raise InputValueError(f"`margin` must lie in (0, 1) (an accuracy difference), got {self.margin}.")
-        check_choice(self.target, "target", ("draw", "fixed"))
-        if self.batch_size is not None:
-            check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.seed, "seed", minimum=0)
-        if self.max_per_class is not None:
-            check_int(self.max_per_class, "max_per_class", minimum=2)
-        check_choice(self.pooling, "pooling", ("avg", "max", "avgmax"))
-        check_choice(self.engine, "engine", ENGINES)
-        if self.threads is not None:
-            check_int(self.threads, "threads", minimum=1)
-        check_probability(self.confidence, "confidence")
-        if not self.probe_c > 0:
-            raise InputValueError(f"`probe_c` must be > 0, got {self.probe_c}.")
 
 
 @dataclass
@@ -111,22 +53,6 @@ class RunOutput:
     results: xr.Dataset
     files: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
-    """Independent random streams of a run, derived from one seed (order fixed forever)."""
-    names = ["folds", "statistics"]
-    return dict(zip(names, np.random.SeedSequence(seed).spawn(len(names))))
-
-
-#: Where a run writes without ``out``: ``layergain-out/<set name>`` (git ignores it; the committed
-#: ``reports/`` are written with an explicit ``out``).
-DEFAULT_OUT = "layergain-out"
-
-
-def _out_dir(config: RunConfig, image_set: ImageSet) -> Path:
-    out = Path(config.out) if config.out else Path(DEFAULT_OUT) / image_set.name
-    return out.expanduser()
 
 
 def _check_writable(folder: Path, what: str, option: str) -> None:
@@ -153,6 +79,31 @@ def _check_out_dir(out: Path) -> None:
 def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     """Run the whole study on one image set and write results, report and figures.
 
+    Loads the image set, extracts the features of the pretrained network and of every random
+    seed (cached), probes every layer of every network with cross-validation, measures the
+    similarity of pretrained and random layers, computes the statistics of the gain, and writes
+    ``results.nc`` with the report (``report.md``, ``report.html``, ``figures/``, ``tables/``).
+
+    Parameters
+    ----------
+    config : RunConfig
+        The run's settings (validated first).
+    log : callable, default=None
+        Called with one line per step (None: silent).
+
+    Returns
+    -------
+    RunOutput
+        The output folder, the results as written to results.nc, the files and the seconds per stage.
+
+    Raises
+    ------
+    LayergainError
+        A setting out of range, an unusable image set, an unwritable ``out`` or ``cache`` (found
+        before any work).
+
+    Notes
+    -----
     Files are written to a staging folder beside ``out`` and moved in only when everything
     succeeded: an error or an interruption leaves ``out`` as it was.
     """
@@ -169,11 +120,11 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     )
     check_foldable(image_set.labels, image_set.groups, config.folds, image_set.class_names)
     card = find_data_card(image_set, config.data_card)
-    out = _out_dir(config, image_set)
+    out = config.out_dir(image_set.name)
     _check_out_dir(out)
     cache = FeatureCache(config.cache or default_cache_dir())
     _check_writable(cache.root, "feature cache", "`cache=DIR`")
-    streams = _streams(config.seed)
+    streams = config_streams(config.seed)
     log(
         f"{image_set.name}: {len(image_set)} images, {len(image_set.class_names)} classes"
         + (f", groups from {image_set.group_column!r}" if image_set.groups is not None else "")
@@ -232,7 +183,19 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
     """Compute and cache the features of the pretrained network and every random seed, nothing else.
 
     For running the forward passes once (e.g. on a GPU machine) and the analysis elsewhere with the
-    same ``cache``. Returns the number of images per network.
+    same ``cache``: a later :func:`run` with the same settings finds every feature cached.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The settings; those of the data, the model, the extraction and ``cache`` are used.
+    log : callable, default=None
+        Called with one line per step (None: silent).
+
+    Returns
+    -------
+    dict of str to int
+        The number of images per network (init name).
     """
     log = log or (lambda message: None)
     config.validate()
@@ -396,21 +359,30 @@ def restatistics(
     a run can be re-analysed (new settings, or a new version of the statistics) without its
     networks or features. Probe and similarity variables are kept as they are; every statistics
     variable is recomputed with the run's own seed, so a run made with these settings would
-    store the same numbers. Writes results.nc and the report into ``out`` (default: the run's
-    folder), staged as in :func:`run`.
+    store the same numbers.
+
+    Parameters
+    ----------
+    results : str or Path
+        The run's results.nc, or the folder holding it.
+    out : str or Path, default=None
+        Where to write results.nc and the report (None: the run's folder), staged as in :func:`run`.
+    draws, margin, confidence, target : default=None
+        As in :class:`RunConfig`; None keeps the run's (see :class:`StatsConfig`).
+    log : callable, default=None
+        Called with one line per step (None: silent).
+
+    Returns
+    -------
+    RunOutput
+        The output folder, the recomputed results, the files written and the statistics' seconds.
     """
     log = log or (lambda message: None)
     path = Path(results).expanduser()
     ds = load_results(path)
     out = Path(out).expanduser() if out is not None else (path if path.is_dir() else path.parent)
     _check_out_dir(out)
-    settings = {
-        "draws": int(ds.attrs.get("n_draws", RunConfig.draws)) if draws is None else draws,
-        "margin": float(ds.attrs.get("margin", RunConfig.margin)) if margin is None else margin,
-        "confidence": float(ds.attrs.get("confidence", RunConfig.confidence)) if confidence is None else confidence,
-        "target": str(ds.attrs.get("statistics_target", RunConfig.target)) if target is None else target,
-    }
-    RunConfig(**settings).validate()
+    settings = StatsConfig(draws=draws, margin=margin, confidence=confidence, target=target).resolve(ds.attrs)
     t = time.perf_counter()
     inits = [str(i) for i in ds[S.INIT].values]
     labels = ds["label"].values
@@ -419,7 +391,7 @@ def restatistics(
     stats = _statistics(
         ds["prediction"].values == labels, labels, groups, ds["fold"].values,
         [str(n) for n in ds[S.LAYER].values], ds["relative_depth"].values, inits,
-        stream=_streams(int(ds.attrs.get("seed", 0)))["statistics"], **settings,
+        stream=config_streams(int(ds.attrs.get("seed", 0)))["statistics"], **settings,
     )
     kept = [v for v in ds.data_vars if v in _NOT_STATISTICS or v.startswith(("cka_", "svcca", "pwcca"))]
     base = ds[kept].drop_vars(S.BOOT, errors="ignore")  # former bootstrap draws' coordinate
@@ -446,25 +418,39 @@ def compare(
     runs: list[str | Path],
     out: str | Path,
     *,
-    draws: int = 20000,
-    confidence: float = 0.95,
-    alpha: float = 0.05,
-    deep_from: float = 0.75,
-    seed: int = 0,
+    draws: int = CompareConfig.draws,
+    confidence: float = CompareConfig.confidence,
+    alpha: float = CompareConfig.alpha,
+    deep_from: float = CompareConfig.deep_from,
+    seed: int = CompareConfig.seed,
     log: Log | None = None,
 ) -> RunOutput:
     """Compare the knowledge gain of several runs (image sets) of one backbone.
 
-    Each run is a run folder or its results.nc. Writes ``comparison.nc``, ``report.md``,
-    ``report.html`` and figures into ``out`` (staged, moved in at the end).
+    Parameters
+    ----------
+    runs : list of str or Path
+        Two or more run folders or their results.nc, of different image sets with the same
+        backbone, weights, layers and random seeds.
+    out : str or Path
+        Where to write ``comparison.nc``, ``report.md``, ``report.html``, figures and tables
+        (staged, moved in at the end).
+    draws, confidence, alpha, deep_from, seed
+        As in :class:`CompareConfig` (its defaults).
+    log : callable, default=None
+        Called with one line per step (None: silent).
+
+    Returns
+    -------
+    RunOutput
+        The output folder, the comparison Dataset, the files written and the seconds it took.
     """
     from layergain import stats
     from layergain.results.comparison import comparison_dataset, stack_runs
 
     log = log or (lambda message: None)
-    check_int(draws, "draws", minimum=1000)
-    if len(runs) < 2:
-        raise InputValueError(f"`compare` needs at least 2 runs, got {len(runs)}. Pass two or more run folders.")
+    CompareConfig(runs=list(runs), out=str(out), draws=draws, confidence=confidence, alpha=alpha,
+                  deep_from=deep_from, seed=seed).validate()
     out = Path(out).expanduser()
     _check_out_dir(out)
     datasets = [load_results(r) for r in runs]
