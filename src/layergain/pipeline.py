@@ -23,7 +23,7 @@ from layergain import schema as S
 from layergain.config import DEFAULT_OUT, CompareConfig, RunConfig, StatsConfig
 from layergain.config import streams as config_streams
 from layergain.data import ImageSet, find_data_card, load_image_set
-from layergain.errors import InputValueError, OutputError
+from layergain.errors import OutputError
 from layergain.features import FeatureCache, FeatureStore, default_cache_dir, extract_features, torch_threads
 from layergain.features.extract import Extraction
 from layergain.models import load_backbone
@@ -37,6 +37,7 @@ from layergain.probes import (
 )
 from layergain.results.build import probe_dataset
 from layergain.results.io import load_results, save_results
+from layergain.results.outcomes import check_comparable, run_outcomes, run_statistics
 from layergain.results.provenance import package_versions, run_attrs
 from layergain.similarity import study_similarity
 
@@ -156,12 +157,9 @@ def _run_stages(config, image_set, card, out, cache, streams, timings, t0, ex, l
         timings["similarity"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    correct = probes["prediction"] == image_set.labels  # (init, layer, repeat, image)
-    stats = _statistics(
-        correct, image_set.labels, image_set.groups, folds, [layer.name for layer in layers],
-        np.array([layer.relative_depth for layer in layers]), inits,
-        confidence=config.confidence, margin=config.margin, draws=config.draws, target=config.target,
-        stream=streams["statistics"], progress=config.progress,
+    stats = run_statistics(
+        run_outcomes(probes["dataset"]), confidence=config.confidence, margin=config.margin, draws=config.draws,
+        target=config.target, seed=streams["statistics"],
     )
     timings["statistics"] = time.perf_counter() - t
 
@@ -318,27 +316,6 @@ def _probe_all(config, image_set, store: FeatureStore, inits, seeds, layers, fol
     return {"dataset": dataset, "prediction": prediction, "settings": settings, "not_converged": not_converged}
 
 
-def _statistics(correct, labels, groups, folds, layer_names, relative_depth, inits, *, confidence, margin, draws,
-                target, stream, progress=False) -> xr.Dataset:
-    """The statistics of a run: :func:`layergain.stats.gain_statistics` on its correctness arrays
-    ``correct`` (init, layer, repeat, image), pretrained first."""
-    from tqdm.auto import tqdm
-
-    from layergain import stats
-
-    bar = tqdm(total=1, desc="statistics", unit="step", disable=not progress, leave=False)
-    pre, rand = correct[0], np.moveaxis(correct[1:], 0, 1)  # (L, R, N), (L, S, R, N)
-    ds = stats.gain_statistics(
-        pre, rand, labels, groups, folds, layers=layer_names, relative_depth=relative_depth,
-        confidence=confidence, margin=margin, n_draws=draws, pretrained=target, seed=np.random.default_rng(stream),
-    )
-    bar.update()
-    bar.close()
-    ds = ds.assign_coords({S.INIT: inits[1:]}) if S.INIT in ds.dims else ds
-    ds.attrs = {}
-    return ds
-
-
 # Variables of a run that the statistics do not make (the probes' and the similarity's).
 _NOT_STATISTICS = ("prediction", "probability", "fold", "accuracy", "balanced_accuracy", "macro_f1")
 
@@ -384,18 +361,11 @@ def restatistics(
     _check_out_dir(out)
     settings = StatsConfig(draws=draws, margin=margin, confidence=confidence, target=target).resolve(ds.attrs)
     t = time.perf_counter()
-    inits = [str(i) for i in ds[S.INIT].values]
-    labels = ds["label"].values
-    groups = ds["group"].values
-    groups = groups if (groups != "").all() else None
-    stats = _statistics(
-        ds["prediction"].values == labels, labels, groups, ds["fold"].values,
-        [str(n) for n in ds[S.LAYER].values], ds["relative_depth"].values, inits,
-        stream=config_streams(int(ds.attrs.get("seed", 0)))["statistics"], **settings,
-    )
+    outcomes = run_outcomes(ds)
+    stats = run_statistics(outcomes, seed=config_streams(int(ds.attrs.get("seed", 0)))["statistics"], **settings)
     kept = [v for v in ds.data_vars if v in _NOT_STATISTICS or v.startswith(("cka_", "svcca", "pwcca"))]
     base = ds[kept].drop_vars(S.BOOT, errors="ignore")  # former bootstrap draws' coordinate
-    merged = xr.merge([base, stats], combine_attrs="override", join="outer").reindex({S.INIT: inits})
+    merged = xr.merge([base, stats], combine_attrs="override", join="outer").reindex({S.INIT: outcomes.inits})
     timings = json.loads(ds.attrs.get("timings_s", "{}"))
     timings["statistics"] = round(time.perf_counter() - t, 2)
     merged.attrs = {
@@ -454,22 +424,9 @@ def compare(
     out = Path(out).expanduser()
     _check_out_dir(out)
     datasets = [load_results(r) for r in runs]
-    _check_comparable(datasets, runs)
+    check_comparable(datasets, runs)
     names = [ds.attrs["dataset"] for ds in datasets]
-    outcomes = []
-    for ds in datasets:
-        correct = ds["prediction"].values == ds["label"].values
-        kinds = ds["kind"].values
-        groups = ds["group"].values
-        outcomes.append(
-            stats.ProbeOutcomes(
-                correct_pre=correct[kinds == S.PRETRAINED][0],
-                correct_rand=np.moveaxis(correct[kinds == "random"], 0, 1),
-                labels=ds["label"].values,
-                groups=groups if (groups != "").all() else None,
-                name=ds.attrs["dataset"],
-            )
-        )
+    outcomes = [run_outcomes(ds).probe_outcomes() for ds in datasets]
     log(f"comparing {', '.join(names)}")
     t = time.perf_counter()
     with torch_threads(1):
@@ -504,25 +461,6 @@ def compare(
     }
     files = _write(out, comparison, log, name="comparison.nc", report="comparison")
     return RunOutput(out=out, results=comparison, files=files, timings={"total": time.perf_counter() - t})
-
-
-def _check_comparable(datasets: list[xr.Dataset], runs) -> None:
-    first = datasets[0]
-    names = [ds.attrs.get("dataset") for ds in datasets]
-    if len(set(names)) < len(names):
-        raise InputValueError(f"two runs are of the same image set ({names}); compare different sets.")
-    for ds, path in zip(datasets[1:], runs[1:]):
-        for key in ("backbone", "weights_sha256"):
-            if ds.attrs.get(key) != first.attrs.get(key):
-                raise InputValueError(
-                    f"run {path} has {key}={ds.attrs.get(key)!r} but the first run has {first.attrs.get(key)!r}; "
-                    "compare runs of the same backbone and weights."
-                )
-        if list(ds[S.LAYER].values) != list(first[S.LAYER].values) or list(ds[S.INIT].values) != list(first[S.INIT].values):
-            raise InputValueError(
-                f"run {path} has other layers or random seeds than the first run; rerun with the same --model, "
-                "--layers and --seeds."
-            )
 
 
 def _write(out: Path, results: xr.Dataset, log: Log, name: str = "results.nc", report: str = "run") -> list[Path]:
