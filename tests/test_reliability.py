@@ -70,7 +70,7 @@ def test_non_utf8_and_spaced_file_names_reach_the_results(tmp_path):
             name = os.fsdecode(f"{label} img {i}".encode() + b"\xff.png")  # not valid UTF-8
             Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / label / name)
     out = run(RunConfig(data=str(root), out=str(tmp_path / "out"), cache=str(tmp_path / "c"), seeds=2, folds=3,
-                        image_size=32, boot=200, permutations=999))
+                        image_size=32, draws=2000))
     paths = load_results(out.out)["path"].values
     assert any("\\xff" in p and " img " in p for p in paths)
 
@@ -94,7 +94,7 @@ def test_skipped_images_are_recorded_in_results_and_report(tmp_path):
             Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
     (root / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     out = run(RunConfig(data=str(root), out=str(tmp_path / "out"), cache=str(tmp_path / "c"), seeds=2, folds=3,
-                        image_size=32, boot=200, permutations=999, skip_bad_images=True))
+                        image_size=32, draws=2000, skip_bad_images=True))
     ds = load_results(out.out)
     assert ds.attrs["n_images"] == 8 and "a/broken.png" in ds.attrs["skipped_images"]
     assert "broken.png" in (out.out / "report.md").read_text()
@@ -164,7 +164,7 @@ def test_two_runs_sharing_a_cache_do_not_corrupt_it(tmp_path):
 def test_report_says_which_images_were_converted(tmp_path):
     _write_odd_images(tmp_path / "odd")
     out = run(RunConfig(data=str(tmp_path / "odd"), out=str(tmp_path / "out"), cache=str(tmp_path / "c"), seeds=2,
-                        folds=3, image_size=32, boot=200, permutations=999))
+                        folds=3, image_size=32, draws=2000))
     formats = json.loads(load_results(out.out).attrs["image_formats"])
     assert formats["kinds"]["PNG RGBA"] == 2 and formats["kinds"]["JPEG CMYK"] == 2
     assert formats["min_size"] == [8, 8] and formats["max_size"] == [300, 40]
@@ -189,16 +189,17 @@ def test_a_lost_interrupt_still_publishes_nothing(tmp_path):
     handler also records the request, and the pipeline checks it before moving files into --out.
     Here the request is recorded without any exception (as if it had been lost): nothing is published."""
     from layergain import _interrupt
-    from layergain.pipeline import _write
+    from layergain.report import write_report
+    from layergain.results.publish import publish
 
     results = load_results(Path(__file__).resolve().parents[1] / "reports" / "kather2016_sample" / "results.nc")
     out = tmp_path / "out"
     _interrupt.request()
     try:
         with pytest.raises(KeyboardInterrupt):
-            _write(out, results, lambda message: None)
+            publish(out, results, write_report)
     finally:
         _interrupt.clear()
     assert not out.exists() or not any(out.iterdir())
     assert not list(tmp_path.glob(".out.staging-*"))
-    assert {p.name for p in _write(out, results, lambda message: None)} >= {"results.nc", "report.md"}
+    assert {p.name for p in publish(out, results, write_report)[0]} >= {"results.nc", "report.md"}
