@@ -22,8 +22,8 @@ from layergain.models import load_backbone
 from layergain.pipeline import RunConfig, run
 from layergain.results.io import load_results
 
-ARGS = ["--max-per-class", "6", "--seeds", "2", "--folds", "3", "--image-size", "64", "--boot", "200",
-        "--permutations", "999", "--quiet"]
+ARGS = ["--max-per-class", "6", "--seeds", "2", "--folds", "3", "--image-size", "64", "--draws", "2000",
+        "--quiet"]
 
 
 def _cli(*args: str) -> subprocess.Popen:
