@@ -9,7 +9,7 @@ Default input: the Kather 2016 study (reports/kather2016_crc_texture/results.nc:
 10 slides, 18 layers, 5 random seeds). The "before" code is taken from git (``git archive
 10e5be5 src``) into a temporary folder and run in its own process with the settings of the
 committed study (B = 2000 BCa, 9999 permutations); "after" runs this checkout's
-``pipeline._statistics`` with the default draws (20 000). Both read the same stored predictions.
+``layergain.results.outcomes.run_statistics`` with the default draws (20 000). Both read the same stored predictions.
 Rounds alternate the two, each in a fresh process, single-threaded BLAS; the ratio is of medians.
 """
 
@@ -47,9 +47,11 @@ if sys.argv[1] == "before":
     image_set = types.SimpleNamespace(labels=labels, groups=groups)
     pipeline._statistics(config, image_set, correct, folds, layers, inits, pipeline._streams(0))
 else:
-    pipeline._statistics(correct, labels, groups, folds, [str(n) for n in ds["layer"].values],
-                         ds["relative_depth"].values, inits, confidence=0.95, margin=0.02, draws=20000,
-                         target="draw", stream=pipeline._streams(0)["statistics"])
+    from layergain.config import streams
+    from layergain.results.outcomes import run_outcomes, run_statistics
+
+    run_statistics(run_outcomes(ds), confidence=0.95, margin=0.02, draws=20000, target="draw",
+                   seed=streams(0)["statistics"])
 print(json.dumps({"seconds": time.perf_counter() - t}))
 '''
 

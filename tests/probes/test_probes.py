@@ -114,3 +114,33 @@ def test_metrics_agree_with_scikit_learn(seed):
             np.mean([balanced_accuracy_score(y, pred[i, r]) for r in range(3)])
         )
         assert m["macro_f1"][i] == pytest.approx(np.mean([f1_score(y, pred[i, r], average="macro") for r in range(3)]))
+
+
+class _Store:
+    """An in-memory stand-in for FeatureStore: ``layer(init, layer)`` -> features."""
+
+    def __init__(self, features):
+        self.features = features
+
+    def layer(self, init, layer):
+        return self.features[init, layer]
+
+
+def test_probe_study_is_cross_val_probe_of_every_network_and_layer(seed):
+    from layergain.probes import probe_study
+
+    rng = np.random.default_rng(seed)
+    x, labels = _blobs(rng)
+    inits, layers = ["pretrained", "random-0"], ["a", "b"]
+    store = _Store({(i, layer): x + k * rng.normal(size=x.shape) for k, (i, layer) in
+                    enumerate((i, layer) for i in inits for layer in layers)})
+    folds = make_folds(labels, None, folds=3, repeats=2, seed=seed)
+    settings = ProbeSettings(C=0.5)
+    got = probe_study(store, inits, layers, labels, folds, 3, settings=settings, n_jobs=1)
+    assert got.prediction.shape == (2, 2, 2, 60) and got.probability.shape == (2, 2, 2, 60, 3)
+    for i, init in enumerate(inits):
+        for j, layer in enumerate(layers):
+            ref = cross_val_probe(store.layer(init, layer), labels, folds, n_classes=3, settings=settings)
+            np.testing.assert_array_equal(got.prediction[i, j], ref.prediction)
+            np.testing.assert_allclose(got.probability[i, j], ref.probability)
+    assert got.settings is settings and got.not_converged >= 0

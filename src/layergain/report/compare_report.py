@@ -21,7 +21,7 @@ from layergain.report.document import Bullets, Document, Paragraph
 from layergain.report.findings import layer_runs
 from layergain.report.fmt import est_ci, p_is
 from layergain.report.sections import add_sections, settings_items, write_document
-from layergain.report.summary import int_list, json_attr, normalise
+from layergain.report.summary import int_list, json_attr, plain_attrs
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
 from layergain.results import schema as S
 
@@ -41,7 +41,7 @@ class _View:
     """The comparison's arrays in the order the report uses (layer-major where per layer)."""
 
     def __init__(self, ds: xr.Dataset):
-        self.ds = ds = normalise(ds)
+        self.ds = ds = plain_attrs(ds)
         self.sets = [str(n) for n in ds[S.DATASET].values]
         self.layers = [str(n) for n in ds[S.LAYER].values]
         self.pairs = [str(p) for p in ds[S.SET_PAIR].values] if S.SET_PAIR in ds.dims else []

@@ -8,7 +8,7 @@ import xarray as xr
 
 from layergain.errors import DataError
 from layergain.results import schema as S
-from layergain.results.io import load_results
+from layergain.results.io import cannot_write, load_results
 
 __all__ = ["rebuild_report", "report_kind"]
 
@@ -70,13 +70,9 @@ def rebuild_report(path: str | Path, out: str | Path | None = None) -> tuple[str
     kind = report_kind(ds)
     target = Path(out) if out is not None else path.parent
     if target.exists() and not target.is_dir():
-        raise DataError(f"--out {target} is a file; pass a folder.")
+        raise DataError(f"`out={target}` is a file; pass a folder.")
     writer = write_report if kind == "run" else write_comparison_report
     try:
         return kind, writer(ds, target)
     except OSError as exc:
-        from layergain.errors import OutputError
-
-        raise OutputError(
-            f"cannot write the report to {target}: {exc.strerror or exc}. Choose a writable --out."
-        ) from exc
+        raise cannot_write(target, exc) from exc

@@ -372,8 +372,8 @@ def write_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
     Parameters
     ----------
     ds : xarray.Dataset
-        The run's results, as :func:`layergain.pipeline.run` builds them or as
-        :func:`layergain.results.io.load_results` reads them from results.nc.
+        The run's results as :func:`layergain.results.io.load_results` reads them from results.nc
+        (:func:`layergain.pipeline.run` reports from the file it wrote).
     out : str or Path
         The report folder (created if needed).
 

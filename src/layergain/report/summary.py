@@ -2,9 +2,10 @@
 
 Every figure, table and sentence of a run report takes its numbers from :class:`RunSummary`, so
 the three never disagree. Nothing here computes a new statistic: it selects, averages over the
-random seeds (the baseline is their mean, as in the gain) and reads settings from attrs. Attrs are
-first put in the form a netCDF round trip gives them, so a report written by the pipeline from the
-in-memory results and one rebuilt from results.nc are the same.
+random seeds (the baseline is their mean, as in the gain) and reads settings from attrs. Reports are
+built from results as read from their file (:func:`layergain.results.io.load_results`: the pipeline
+writes results.nc, reads it back and reports from that), so a report written by a run and one
+rebuilt from its results.nc are the same.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 import xarray as xr
 
 from layergain.results import schema as S
-from layergain.results.io import netcdf_safe_attrs
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -25,7 +25,7 @@ __all__ = [
     "json_attr",
     "layer_reasons",
     "nan_reasons",
-    "normalise",
+    "plain_attrs",
     "summarise_run",
 ]
 
@@ -34,12 +34,12 @@ DEFAULT_ALPHA = 0.05
 SIMILARITY = ("cka_linear", "cka_debiased", "svcca", "pwcca", "cka_rbf")
 
 
-def normalise(ds: xr.Dataset) -> xr.Dataset:
-    """A shallow copy whose attrs (Dataset and variables) are as after a netCDF round trip."""
+def plain_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """A shallow copy whose attrs (Dataset and variables) hold Python scalars and lists, not numpy's."""
     ds = ds.copy()
-    ds.attrs = _plain(netcdf_safe_attrs(ds.attrs))
+    ds.attrs = _plain(ds.attrs)
     for name in ds.variables:
-        ds[name].attrs = _plain(netcdf_safe_attrs(ds[name].attrs))
+        ds[name].attrs = _plain(ds[name].attrs)
     return ds
 
 
@@ -252,7 +252,7 @@ def _layer_index(ds: xr.Dataset, name: str, layers: list[str]) -> int:
 
 def summarise_run(ds: xr.Dataset) -> RunSummary:
     """Collect the report's numbers from a run's results (in memory or loaded from results.nc)."""
-    ds = normalise(ds)
+    ds = plain_attrs(ds)
     layers = [str(n) for n in ds[S.LAYER].values]
     n = len(layers)
     random = (

@@ -9,7 +9,11 @@ import xarray as xr
 
 from layergain import schema as S
 
-__all__ = ["displayable", "gain_dataset", "probe_dataset"]
+__all__ = ["displayable", "probe_dataset", "run_dataset", "with_statistics"]
+
+#: Variables of a run that the statistics do not make (the probes' and the similarity's).
+PROBE_VARIABLES = ("prediction", "probability", "fold", "accuracy", "balanced_accuracy", "macro_f1")
+SIMILARITY_PREFIXES = ("cka_", "svcca", "pwcca")
 
 
 def displayable(path: str) -> str:
@@ -76,63 +80,24 @@ def probe_dataset(
     return xr.Dataset(data, coords=coords)
 
 
-def gain_dataset(layer_names: list[str], random_inits: list[str], boot, tests: dict, effects, trend, sweet) -> xr.Dataset:
-    """Gain, its interval, tests, corrections, effect sizes, depth trend and sweet spot.
+def run_dataset(probes: xr.Dataset, statistics: xr.Dataset, similarity: xr.Dataset, inits: list[str]) -> xr.Dataset:
+    """A run's results: its probes, statistics and similarity in one Dataset, ``init`` in run order.
 
-    Arguments are the outputs of :mod:`layergain.stats` for all layers at once.
+    The attrs are left empty (:func:`layergain.results.provenance.run_attrs` gives them).
     """
-    bound = {S.BOUND: list(S.BOUNDS)}
-    lay = (S.LAYER,)
-    ci = (S.LAYER, S.BOUND)
-    boot_attrs = boot.attrs()
-    data = {
-        "accuracy_random_mean": (lay, boot.accuracy_rand, {"description": "mean accuracy of the random seeds"}),
-        "accuracy_pretrained_ci": (ci, boot.accuracy_pre_ci, boot_attrs),
-        "accuracy_random_mean_ci": (ci, boot.accuracy_rand_ci, boot_attrs),
-        "gain": (lay, boot.gain, {"description": "accuracy(pretrained) - mean_s accuracy(random_s)"}),
-        "gain_ci": (ci, boot.gain_ci, boot_attrs),
-        "relative_gain": (
-            lay,
-            boot.relative_gain,
-            {"description": "gain / (1 - mean random accuracy): share of the random error removed"},
-        ),
-        "relative_gain_ci": (ci, boot.relative_gain_ci, boot_attrs),
-        "gain_boot": ((S.BOOT, S.LAYER), boot.gain_draws.astype(np.float32), boot_attrs),
-        "gain_p": (lay, tests["signflip"].pvalue, tests["signflip_attrs"]),
-        "gain_p_holm": (lay, tests["p_holm"], {"correction": "holm", "of": "gain_p"}),
-        "gain_p_bh": (lay, tests["p_bh"], {"correction": "fdr_bh", "of": "gain_p"}),
-        "gain_ttest_p": (lay, tests["ttest"].pvalue, {"test": "Nadeau-Bengio corrected resampled t-test over CV folds"}),
-        "gain_ttest_p_holm": (lay, tests["ttest_p_holm"], {"correction": "holm", "of": "gain_ttest_p"}),
-        "mcnemar_p": (
-            (S.LAYER, S.INIT, S.REPEAT),
-            tests["mcnemar"].pvalue,
-            {"test": "exact McNemar, pretrained vs each random seed (statsmodels)"},
-        ),
-        "gain_effect_size": (lay, effects.cohen_h, {"effect_size": "Cohen's h of the two accuracies"}),
-        "gain_effect_size_paired": (lay, effects.cohen_dz, {"effect_size": "Cohen's d_z of per-image differences"}),
-        "gain_effect_size_dav": (lay, effects.cohen_dav, {"effect_size": "Cohen's d_av"}),
-    }
-    if sweet is not None:
-        data["sweet_spot_p"] = (lay, sweet.pvalue, {"test": "one-sided paired sign-flip, layer below best"})
-        data["sweet_spot_p_holm"] = (lay, sweet.pvalue_holm, {"correction": "holm", "of": "sweet_spot_p"})
-    coords = {S.LAYER: layer_names, S.INIT: random_inits, **bound, S.BOOT: np.arange(boot.n_boot)}
-    ds = xr.Dataset(data, coords=coords)
-    if trend is not None:
-        ds["gain_trend_slope"] = xr.DataArray(trend.slope, attrs=trend.attrs())
-        ds["gain_trend_slope_ci"] = xr.DataArray(trend.slope_ci, dims=(S.BOUND,), attrs=trend.attrs())
-        ds["gain_trend_slope_p"] = xr.DataArray(trend.slope_pvalue)
-        ds["gain_trend_spearman_rho"] = xr.DataArray(trend.spearman_rho)
-        ds["gain_trend_spearman_p"] = xr.DataArray(trend.spearman_pvalue)
-    else:
-        why = {"nan_reason": f"a depth trend needs at least 3 layers, the run has {len(layer_names)}"}
-        ds["gain_trend_slope"] = xr.DataArray(np.nan, attrs=why)
-        ds["gain_trend_slope_ci"] = xr.DataArray(np.full(2, np.nan), dims=(S.BOUND,), attrs=why)
-        for name in ("gain_trend_slope_p", "gain_trend_spearman_rho", "gain_trend_spearman_p"):
-            ds[name] = xr.DataArray(np.nan, attrs=why)
-    if sweet is None:  # a single layer is its own best layer and sweet spot
-        ds["sweet_spot"] = xr.DataArray(layer_names[0], attrs={"note": "one layer: nothing to compare"})
-        ds["best_layer"] = xr.DataArray(layer_names[0])
-        return ds
-    ds["sweet_spot"] = xr.DataArray(layer_names[sweet.layer], attrs=sweet.attrs())
-    ds["best_layer"] = xr.DataArray(layer_names[sweet.best_layer])
-    return ds
+    results = xr.merge([probes, statistics, similarity], combine_attrs="drop_conflicts", join="outer")
+    results = results.reindex({S.INIT: inits})
+    results.attrs = {}
+    return results
+
+
+def with_statistics(results: xr.Dataset, statistics: xr.Dataset) -> xr.Dataset:
+    """A run's results with its statistics replaced by ``statistics`` (probes and similarity kept).
+
+    Every variable the statistics made, by this or an earlier version (e.g. the former bootstrap
+    draws and their ``boot`` coordinate), is dropped first. The attrs are the run's.
+    """
+    kept = [v for v in results.data_vars if v in PROBE_VARIABLES or v.startswith(SIMILARITY_PREFIXES)]
+    base = results[kept].drop_vars(S.BOOT, errors="ignore")
+    merged = xr.merge([base, statistics], combine_attrs="override", join="outer")
+    return merged.reindex({S.INIT: [str(i) for i in results[S.INIT].values]})

@@ -36,14 +36,13 @@ backbone, the seeds, each run's file and data card (JSON), package versions, cre
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import xarray as xr
 
-from layergain.results import schema as S
+from layergain import schema as S
+from layergain.results.io import decode_attr
 
-__all__ = ["LAYER_LEVEL_VARIABLES", "comparison_dataset", "stack_runs"]
+__all__ = ["LAYER_LEVEL_VARIABLES", "build_comparison", "comparison_dataset", "stack_runs"]
 
 LAYER_LEVEL_VARIABLES = (
     "accuracy", "balanced_accuracy", "macro_f1", "accuracy_random_mean", "gain", "relative_gain", "gain_ci",
@@ -59,11 +58,11 @@ def stack_runs(runs: list[xr.Dataset]) -> xr.Dataset:
         keep = [v for v in LAYER_LEVEL_VARIABLES if v in ds.data_vars]
         parts.append(ds[keep].expand_dims({S.DATASET: [ds.attrs["dataset"]]}))  # image coords drop out
     stacked = xr.concat(parts, dim=S.DATASET, join="outer", combine_attrs="drop_conflicts")
-    for name in stacked.data_vars:  # keep each run's reasons for NaN measures
-        reasons = {ds.attrs["dataset"]: json.loads(ds[name].attrs["nan_reason"])
+    for name in stacked.data_vars:  # keep each run's reasons for NaN measures (a dict; saving encodes it)
+        reasons = {ds.attrs["dataset"]: decode_attr(ds[name].attrs["nan_reason"])
                    for ds in runs if name in ds and "nan_reason" in ds[name].attrs}
         if reasons:
-            stacked[name].attrs["nan_reason"] = json.dumps(reasons, sort_keys=True)
+            stacked[name].attrs["nan_reason"] = reasons
     stacked.attrs = {}
     return stacked
 
@@ -110,3 +109,18 @@ def comparison_dataset(names: list[str], layer_names: list[str], comparison) -> 
     ds["interaction_df"] = xr.DataArray(int(inter.df))
     ds.attrs = c.attrs()
     return ds
+
+
+def build_comparison(runs: list[xr.Dataset], comparison) -> xr.Dataset:
+    """``comparison.nc``'s variables: the runs' layer-level variables and the joint comparison.
+
+    ``runs`` are the compared runs' results, ``comparison`` the
+    :class:`~layergain.stats.SetComparison` of their outcomes; attrs are left to
+    :func:`layergain.results.provenance.comparison_attrs`.
+    """
+    names = [ds.attrs["dataset"] for ds in runs]
+    layer_names = [str(n) for n in runs[0][S.LAYER].values]
+    return xr.merge(
+        [stack_runs(runs), comparison_dataset(names, layer_names, comparison)],
+        join="outer", compat="no_conflicts", combine_attrs="override",
+    )

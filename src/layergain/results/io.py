@@ -17,7 +17,12 @@ import xarray as xr
 from layergain._files import atomic_target
 from layergain.errors import DataError, OutputError
 
-__all__ = ["decode_attr", "encode_attr", "load_results", "netcdf_safe_attrs", "save_results"]
+__all__ = ["cannot_write", "decode_attr", "encode_attr", "load_results", "netcdf_safe_attrs", "save_results"]
+
+
+def cannot_write(target: str | Path, exc: OSError) -> OutputError:
+    """The error of a results or report file that could not be written to ``target`` (say why, and how to fix it)."""
+    return OutputError(f"cannot write {target}: {exc.strerror or exc}. Choose a writable folder, `out=DIR`.")
 
 
 def encode_attr(value: Any, *, sort_keys: bool = False) -> str:
@@ -91,7 +96,7 @@ def save_results(ds: xr.Dataset, path: str | Path) -> Path:
         with atomic_target(path, suffix=".tmp") as tmp:
             ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Choose a writable folder, `out=DIR`.") from exc
+        raise cannot_write(path, exc) from exc
     return path
 
 

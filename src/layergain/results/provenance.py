@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from layergain import __version__
-from layergain.results.io import encode_attr
+from layergain.results.io import decode_attr, encode_attr
 
-__all__ = ["PACKAGES", "package_versions", "run_attrs"]
+__all__ = ["PACKAGES", "comparison_attrs", "package_versions", "restatistics_attrs", "run_attrs"]
 
 #: Distributions whose versions a results file records (beside Python and layergain).
 PACKAGES: tuple[str, ...] = (
@@ -136,5 +136,87 @@ def run_attrs(
         "command": config.command or " ".join(sys.argv),
         "config": encode_attr({k: v for k, v in asdict(config).items() if k not in ("quiet", "progress")}),
         "timings_s": encode_attr({k: round(v, 2) for k, v in timings.items()}),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created": _now(),
+    }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def restatistics_attrs(
+    attrs: Mapping[str, Any], settings: Mapping[str, Any], seconds: float, command: str | None = None
+) -> dict[str, Any]:
+    """The attrs of a run whose statistics were recomputed (``layergain stats``).
+
+    Parameters
+    ----------
+    attrs : mapping
+        The run's attrs as read from its results.nc.
+    settings : mapping
+        The statistics' ``draws``, ``margin``, ``confidence`` and ``target``.
+    seconds : float
+        How long the statistics took (replaces ``statistics`` in ``timings_s``).
+    command : str, default=None
+        The command line recorded (None: ``sys.argv``).
+
+    Returns
+    -------
+    dict
+        The run's attrs with the statistics settings, ``statistics_recomputed`` (by which version and
+        command) and the timings updated; the former bootstrap counts dropped.
+    """
+    timings = decode_attr(attrs.get("timings_s", ""), {})
+    timings["statistics"] = round(seconds, 2)
+    command = " ".join(sys.argv) if command is None else command
+    return {
+        **{k: v for k, v in attrs.items() if k not in ("n_boot", "n_permutations")},
+        "n_draws": settings["draws"], "margin": settings["margin"], "confidence": settings["confidence"],
+        "statistics_target": settings["target"],
+        "statistics_recomputed": f"from the stored predictions by layergain {__version__} "
+        f"({command or 'restatistics'})",
+        "timings_s": encode_attr(timings),
+    }
+
+
+def comparison_attrs(runs: Sequence[Any], comparison: Any, *, deep_from: float, seed: int) -> dict[str, Any]:
+    """The attrs of a comparison of runs (``comparison.nc``).
+
+    Parameters
+    ----------
+    runs : sequence of xarray.Dataset
+        The compared runs' results, as read from their files.
+    comparison : SetComparison
+        The result of :func:`layergain.stats.compare_sets` (its own attrs come first).
+    deep_from : float
+        Relative depth from which layers count as deep.
+    seed : int
+        Seed of the Monte Carlo draws.
+
+    Returns
+    -------
+    dict
+        The comparison's settings, backbone, seeds, each run's data, package versions, command and time.
+    """
+    first = runs[0]
+    names = [ds.attrs["dataset"] for ds in runs]
+    return {
+        **comparison.attrs(),
+        "title": "layergain comparison: " + ", ".join(names),
+        "backbone": first.attrs["backbone"],
+        "weights_sha256": first.attrs["weights_sha256"],
+        "seeds": [int(s) for s in first["seed"].values[first["kind"].values == "random"]],
+        "deep_min_relative_depth": deep_from,
+        "resampling_unit": encode_attr(dict(zip(names, comparison.unit_kind))),
+        "n_units": encode_attr(dict(zip(names, comparison.units))),
+        "seed": seed,
+        "runs": encode_attr([
+            {"dataset": ds.attrs["dataset"], "data_card": ds.attrs.get("data_card", ""),
+             "data_card_summary": ds.attrs.get("data_card_summary", ""), "n_images": int(ds.attrs["n_images"]),
+             "data_content_sha256": ds.attrs.get("data_content_sha256", ""), "created": ds.attrs.get("created", "")}
+            for ds in runs
+        ]),
+        "versions": encode_attr(package_versions()),
+        "command": " ".join(sys.argv),
+        "created": _now(),
     }
