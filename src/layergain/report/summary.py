@@ -10,7 +10,6 @@ rebuilt from its results.nc are the same.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from layergain.results import schema as S
+from layergain.results.io import decode_attr
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -56,23 +56,13 @@ def _plain(attrs: dict) -> dict:
 
 
 def json_attr(attrs: dict, key: str, default=None):
-    """An attr that holds JSON (lists, dicts); ``default`` when absent or empty."""
-    value = attrs.get(key, "")
-    if isinstance(value, str):
-        if not value:
-            return default
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+    """An attr that holds JSON (lists, dicts) as a Python value; ``default`` when absent or empty."""
+    return decode_attr(attrs.get(key, ""), default)
 
 
 def int_list(value) -> list[int]:
     """``seeds``-like attrs: a list, a scalar (one element after netCDF) or a JSON string."""
-    if isinstance(value, str):
-        value = json.loads(value) if value else []
-    return [int(v) for v in np.atleast_1d(value)]
+    return [int(v) for v in np.atleast_1d(decode_attr(value, []))]
 
 
 def nan_reasons(var: xr.DataArray) -> dict[str, dict[str, str]]:

@@ -9,7 +9,6 @@ variance components of :mod:`layergain.stats.components`.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import numpy as np
@@ -135,7 +134,10 @@ def gain_statistics(
         strongest rival); scalars ``gain_trend_slope`` (with ``_ci``, ``_p``),
         ``gain_trend_spearman_rho`` (descriptive), ``sweet_spot`` ("" where undetermined) and
         ``best_layer``. A quantity that cannot be calibrated is NaN, with ``nan_reason`` in its
-        attrs.
+        attrs (a dict, ``{layer: reason}`` or ``{"all layers": reason}``). Attrs hold Python
+        values (dicts among them), which netCDF cannot store as they are: write the Dataset with
+        :func:`layergain.results.io.save_results` (it encodes them as JSON text, and
+        :func:`~layergain.results.io.decode_attr` reads them back), not ``ds.to_netcdf``.
 
     Notes
     -----
@@ -229,7 +231,7 @@ def gain_statistics(
         "units_df": unit_text,
     }
     gain_reason = _reasons(c, names)
-    nan_attr = {"nan_reason": json.dumps(gain_reason, sort_keys=True)} if gain_reason else {}
+    nan_attr = {"nan_reason": dict(sorted(gain_reason.items()))} if gain_reason else {}
     data = {
         "accuracy_pretrained_ci": (ci_dims, acc_pre["ci"], {**common, "target": "accuracy of this pretrained network"}),
         "accuracy_random_mean": (lay, mean_rand, {"description": "mean accuracy of the random seeds"}),
@@ -283,7 +285,7 @@ def gain_statistics(
 
     if n_layers >= 3 and np.ptp(depth) > 0:
         tr = _trend(model, depth, spread, n_draws, confidence, rngs[4])
-        why = {"nan_reason": json.dumps({"all layers": tr["reason"]})} if tr["reason"] else {}
+        why = {"nan_reason": {"all layers": tr["reason"]}} if tr["reason"] else {}
         t_attrs = {"trend_slope": "OLS slope of the gains on relative depth, a contrast of the gains",
                    **common, **why}
         ds["gain_trend_slope"] = xr.DataArray(tr["slope"], attrs=t_attrs)
@@ -292,7 +294,7 @@ def gain_statistics(
         ds["gain_trend_spearman_rho"] = xr.DataArray(tr["rho"], attrs={
             "description": "Spearman's rho of gain and depth: descriptive (layers are not independent observations)"})
     else:
-        why = {"nan_reason": json.dumps(
+        why = {"nan_reason": (
             {"all layers": f"a depth trend needs at least 3 layers at different depths, the run has {n_layers}"})}
         ds["gain_trend_slope"] = xr.DataArray(np.nan, attrs=why)
         ds["gain_trend_slope_ci"] = xr.DataArray(np.full(2, np.nan), dims=(S.BOUND,), attrs=why)
