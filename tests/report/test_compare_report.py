@@ -198,3 +198,22 @@ def test_draws_floor_note_only_when_alpha_is_unreachable(comparison):
     ds.attrs = {**comparison.attrs, "alpha": 0.0005, "n_draws": 1000}
     note = next(t for t in comparison_findings(ds) if "Nothing can be significant" in t)
     assert "1/n_draws = 0.001" in note and "`--draws 40000`" in note
+
+
+def test_one_summary_per_report(comparison, kather_results, monkeypatch, tmp_path):
+    # Each report reads its numbers once: one ComparisonSummary / RunSummary shared by findings,
+    # tables, figures and methods.
+    from layergain.report import compare_report, compare_summary, run_report, summary
+    from layergain.report.compare_report import write_comparison_report
+    from layergain.report.run_report import write_report
+
+    built = []
+    init = compare_summary.ComparisonSummary.__init__
+    monkeypatch.setattr(compare_summary.ComparisonSummary, "__init__",
+                        lambda self, ds: built.append("comparison") or init(self, ds))
+    summarise = summary.summarise_run
+    monkeypatch.setattr(run_report, "summarise_run", lambda ds: built.append("run") or summarise(ds))
+    write_comparison_report(comparison, tmp_path / "c")
+    write_report(kather_results, tmp_path / "r")
+    assert built == ["comparison", "run"]
+    assert compare_report.comparison_findings(comparison)  # a Dataset is summarised on the way in

@@ -11,8 +11,8 @@ from PIL import Image
 from layergain.cli import main
 from layergain.report import fmt
 from layergain.report.document import to_markdown
-from layergain.report.findings import methods as findings_methods
 from layergain.report.findings import run_findings
+from layergain.report.methods import run_methods as findings_methods
 from layergain.report.run_report import build_document, run_tables
 from layergain.report.summary import summarise_run
 from layergain.report.tables import latex_escape, to_latex

@@ -15,40 +15,25 @@ import xarray as xr
 from matplotlib.colors import TwoSlopeNorm
 
 from layergain.report import fmt
+from layergain.report.compare_summary import ComparisonSummary, summarise_comparison
 from layergain.report.style import SIGNIFICANT, band, figure, layer_axis, save, series_style
 from layergain.results import schema as S
 
 __all__ = ["gain_all_sets", "gain_heatmap", "pairwise_differences", "write_comparison_figures"]
 
 
-def _sets(ds: xr.Dataset) -> list[str]:
-    return [str(n) for n in ds[S.DATASET].values]
-
-
-def _layers(ds: xr.Dataset) -> list[str]:
-    return [str(n) for n in ds[S.LAYER].values]
-
-
-def _alpha(ds: xr.Dataset) -> float:
-    return float(ds.attrs.get("alpha", 0.05))
-
-
-def _level(ds: xr.Dataset) -> str:
-    return fmt.level(ds.attrs.get("confidence", 0.95))
-
-
 def _ci(da: xr.DataArray) -> np.ndarray:
     return da.sel({S.BOUND: list(S.BOUNDS)}).values.astype(float)
 
 
-def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
+def gain_all_sets(summary: ComparisonSummary | xr.Dataset, base: Path) -> list[Path]:
     """Gain by layer of every set with its pointwise CI band, max-T-significant layers starred.
 
     Below, the random baseline of each set.
     """
-    names, layers = _sets(ds), _layers(ds)
+    v = summarise_comparison(summary)
+    ds, names, layers, alpha = v.ds, v.sets, v.layers, v.alpha
     x = np.arange(len(layers))
-    alpha = _alpha(ds)
     with figure(height=5.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}) as (
         fig,
         (ax, low),
@@ -64,7 +49,7 @@ def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
             if "accuracy_random_mean" in ds:
                 low.plot(x, ds["accuracy_random_mean"].sel({S.DATASET: name}).values, **style)
         ax.plot([], [], label=f"max-T-adjusted p ≤ {alpha:g}", **{**SIGNIFICANT, "markersize": 8})
-        deep = ds["deep"].values.astype(bool) if "deep" in ds else np.zeros(len(layers), bool)
+        deep = v.deep
         if deep.any():
             for a in (ax, low):
                 a.axvspan(np.flatnonzero(deep)[0] - 0.5, len(layers) - 0.5, color="0.93", zorder=0)
@@ -80,19 +65,18 @@ def gain_all_sets(ds: xr.Dataset, base: Path) -> list[Path]:
         ax.axhline(0, color="0.2", linewidth=0.8)
         ax.set_ylabel("gain (difference in\nproportion correct)")
         ax.legend(loc="upper left", frameon=False, fontsize=7, ncols=2)
-        ax.set_title(f"Knowledge gain by layer, all image sets (pointwise {_level(ds)} CI bands)")
+        ax.set_title(f"Knowledge gain by layer, all image sets (pointwise {v.level} CI bands)")
         low.set_ylabel("random baseline\naccuracy")
         low.set_ylim(0, 1)
         layer_axis(low, layers)
         return save(fig, base)
 
 
-def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
+def gain_heatmap(summary: ComparisonSummary | xr.Dataset, base: Path) -> list[Path]:
     """Layers × sets heatmap of gain, each cell annotated with its value and * where max-T-significant."""
-    names, layers = _sets(ds), _layers(ds)
-    gain = ds["gain"].transpose(S.LAYER, S.DATASET).values.astype(float)
-    p = ds["joint_gain_p_maxt"].transpose(S.LAYER, S.DATASET).values.astype(float)
-    alpha = _alpha(ds)
+    v = summarise_comparison(summary)
+    names, layers, alpha = v.sets, v.layers, v.alpha
+    gain, p = v.gain.T, v.p_maxt.T  # (layer, set)
     limit = float(np.nanmax(np.abs(gain))) if np.isfinite(gain).any() else 1.0
     limit = max(limit, 1e-6)
     width = min(6.4, 2.4 + 1.0 * len(names))
@@ -129,19 +113,15 @@ def gain_heatmap(ds: xr.Dataset, base: Path) -> list[Path]:
         return save(fig, base)
 
 
-def pairwise_differences(ds: xr.Dataset, base: Path) -> list[Path]:
+def pairwise_differences(summary: ComparisonSummary | xr.Dataset, base: Path) -> list[Path]:
     """Gain of set a minus set b by layer, per pair, with CI bands; max-T-significant layers starred."""
-    layers = _layers(ds)
+    v = summarise_comparison(summary)
+    ds, layers, alpha = v.ds, v.layers, v.alpha
     x = np.arange(len(layers))
-    alpha = _alpha(ds)
-    pairs = [str(p) for p in ds[S.SET_PAIR].values]
     with figure(height=3.6) as (fig, ax):
-        for k, pair in enumerate(pairs):
+        for k, pair in enumerate(v.pairs):
             style = series_style(k)
-            first, second = (
-                str(ds["first"].sel({S.SET_PAIR: pair}).values),
-                str(ds["second"].sel({S.SET_PAIR: pair}).values),
-            )
+            first, second = v.pair_names(pair)
             diff = ds["difference"].sel({S.SET_PAIR: pair}).values.astype(float)
             ci = _ci(ds["difference_ci"].sel({S.SET_PAIR: pair}).transpose(S.LAYER, S.BOUND))
             band(ax, x, ci[:, 0], ci[:, 1], color=style["color"], alpha=0.13)
@@ -158,7 +138,7 @@ def pairwise_differences(ds: xr.Dataset, base: Path) -> list[Path]:
         layer_axis(ax, layers)
         ax.set_ylabel("difference in gain\n(proportion correct)")
         ax.legend(loc="best", frameon=False, fontsize=7, ncols=2)
-        ax.set_title(f"Pairwise differences of gain between sets (pointwise {_level(ds)} CI bands)")
+        ax.set_title(f"Pairwise differences of gain between sets (pointwise {v.level} CI bands)")
         return save(fig, base)
 
 
@@ -169,5 +149,7 @@ COMPARISON_FIGURES = {
 }
 
 
-def write_comparison_figures(ds: xr.Dataset, folder: Path) -> dict[str, list[Path]]:
-    return {name: fn(ds, Path(folder) / name) for name, fn in COMPARISON_FIGURES.items()}
+def write_comparison_figures(summary: ComparisonSummary | xr.Dataset, folder: Path) -> dict[str, list[Path]]:
+    """Every comparison figure into ``folder``, from one summary."""
+    v = summarise_comparison(summary)
+    return {name: fn(v, Path(folder) / name) for name, fn in COMPARISON_FIGURES.items()}

@@ -17,11 +17,12 @@ import xarray as xr
 
 from layergain.report import fmt
 from layergain.report.compare_figures import write_comparison_figures
+from layergain.report.compare_summary import ComparisonSummary, summarise_comparison
 from layergain.report.document import Bullets, Document, Paragraph
-from layergain.report.findings import layer_runs
-from layergain.report.fmt import est_ci, p_is
+from layergain.report.fmt import est_ci, layer_runs, p_is
+from layergain.report.methods import comparison_methods
 from layergain.report.sections import add_sections, settings_items, write_document
-from layergain.report.summary import int_list, json_attr, plain_attrs
+from layergain.report.summary import int_list, json_attr
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
 from layergain.results import schema as S
 
@@ -29,70 +30,11 @@ __all__ = ["build_comparison_document", "comparison_findings", "comparison_table
 
 _VOLATILE = ("created", "command", "config", "timings_s")
 
-# What a gain is about, by the comparison's `statistics_target` (see layergain.stats.gain_statistics).
-_TARGET = {
-    "draw": "the gain of pretraining over the distribution of random initialisations, the pretrained network "
-    "counted as one draw with the random networks' network-to-network spread",
-    "fixed": "the gain of this pretrained network over the distribution of random initialisations",
-}
-
-
-class _View:
-    """The comparison's arrays in the order the report uses (layer-major where per layer)."""
-
-    def __init__(self, ds: xr.Dataset):
-        self.ds = ds = plain_attrs(ds)
-        self.sets = [str(n) for n in ds[S.DATASET].values]
-        self.layers = [str(n) for n in ds[S.LAYER].values]
-        self.pairs = [str(p) for p in ds[S.SET_PAIR].values] if S.SET_PAIR in ds.dims else []
-        self.alpha = float(ds.attrs.get("alpha", 0.05))
-        self.level = fmt.level(ds.attrs.get("confidence", 0.95))
-        self.deep = ds["deep"].values.astype(bool) if "deep" in ds else np.zeros(len(self.layers), bool)
-        self.gain = ds["gain"].transpose(S.DATASET, S.LAYER).values.astype(float)
-        self.ci = ds["joint_gain_ci"].transpose(S.DATASET, S.LAYER, S.BOUND).values.astype(float)
-        self.p_maxt = ds["joint_gain_p_maxt"].transpose(S.DATASET, S.LAYER).values.astype(float)
-        self.p_holm = ds["joint_gain_p_holm"].transpose(S.DATASET, S.LAYER).values.astype(float)
-        self.significant = (
-            ds["significant"].transpose(S.DATASET, S.LAYER).values.astype(bool)
-            if "significant" in ds
-            else (self.p_maxt <= self.alpha) & (self.gain > 0)
-        )
-        self.n_draws = int(ds.attrs.get("n_draws", 0) or 0)
-        self.n_units = json_attr(ds.attrs, "n_units", {}) or {}
-        self.unit_kind = json_attr(ds.attrs, "resampling_unit", {}) or {}
-
-    def units(self, name: str) -> str:
-        """``10 groups`` / ``24 images``: the resampling units of a set, from ``n_units``."""
-        n, kind = self.n_units.get(name), str(self.unit_kind.get(name, "unit"))
-        if n is None:
-            return f"{kind}s (count not recorded)"
-        return f"{int(n)} {kind}{'' if int(n) == 1 else 's'}"
-
-    def n_pairs(self) -> str:
-        """``1 pair`` / ``3 pairs``."""
-        return f"{len(self.pairs)} pair{'' if len(self.pairs) == 1 else 's'}"
-
-    def pair_names(self, pair: str) -> tuple[str, str]:
-        return (
-            str(self.ds["first"].sel({S.SET_PAIR: pair}).values),
-            str(self.ds["second"].sel({S.SET_PAIR: pair}).values),
-        )
-
-    def deep_mean(self) -> np.ndarray:
-        if not self.deep.any():
-            return np.full(len(self.sets), np.nan)
-        return self.gain[:, self.deep].mean(axis=1)
-
-    def ranking(self) -> list[int]:
-        """Set indices by mean gain over the deep layers, largest first (ties: order given)."""
-        means = np.nan_to_num(self.deep_mean(), nan=-np.inf)
-        return sorted(range(len(self.sets)), key=lambda k: (-means[k], k))
-
 
 # --------------------------------------------------------------------------- findings
 
 
-def _per_set(v: _View) -> list[str]:
+def _per_set(v: ComparisonSummary) -> list[str]:
     out = []
     n_deep = int(v.deep.sum())
     for k, name in enumerate(v.sets):
@@ -110,7 +52,7 @@ def _per_set(v: _View) -> list[str]:
     return out
 
 
-def _keeps(v: _View) -> str | None:
+def _keeps(v: ComparisonSummary) -> str | None:
     if not v.deep.any():
         return None
     keeps = (
@@ -133,7 +75,7 @@ def _keeps(v: _View) -> str | None:
     )
 
 
-def _wald(v: _View, j: int) -> str:
+def _wald(v: ComparisonSummary, j: int) -> str:
     """``W = 2.00 (K − 1 = 1 df), max-T-adjusted p = …; unadjusted p = …; Holm-adjusted p = …``."""
     ds = v.ds
     df = int(ds["interaction_df"]) if "interaction_df" in ds else len(v.sets) - 1
@@ -152,7 +94,7 @@ def _wald(v: _View, j: int) -> str:
     )
 
 
-def _interaction(v: _View) -> list[str]:
+def _interaction(v: ComparisonSummary) -> list[str]:
     ds = v.ds
     p = ds["interaction_wald_p_maxt"].values.astype(float)
     sig = np.nan_to_num(p, nan=1.0) <= v.alpha
@@ -189,7 +131,7 @@ def _interaction(v: _View) -> list[str]:
     return out
 
 
-def _differences(v: _View) -> list[str]:
+def _differences(v: ComparisonSummary) -> list[str]:
     if not v.pairs:
         return []
     ds = v.ds
@@ -244,7 +186,7 @@ def _differences(v: _View) -> list[str]:
     return out
 
 
-def _ranking(v: _View) -> str | None:
+def _ranking(v: ComparisonSummary) -> str | None:
     if not v.deep.any():
         return None
     means = v.deep_mean()
@@ -257,7 +199,7 @@ def _ranking(v: _View) -> str | None:
     )
 
 
-def _floor(v: _View) -> str | None:
+def _floor(v: ComparisonSummary) -> str | None:
     """Only where no p-value can reach alpha: a Monte Carlo p-value is never below 1/n_draws."""
     if not v.n_draws or 1.0 / v.n_draws <= v.alpha:
         return None
@@ -269,8 +211,9 @@ def _floor(v: _View) -> str | None:
     )
 
 
-def comparison_findings(ds: xr.Dataset) -> list[str]:
-    v = _View(ds)
+def comparison_findings(summary: ComparisonSummary | xr.Dataset) -> list[str]:
+    """The findings of a comparison report, each chosen by a rule on its numbers."""
+    v = summarise_comparison(summary)
     items = [t for t in (_floor(v),) if t]
     items += [t for t in (_keeps(v),) if t]
     items += _per_set(v)
@@ -292,8 +235,9 @@ def comparison_findings(ds: xr.Dataset) -> list[str]:
 # --------------------------------------------------------------------------- tables
 
 
-def comparison_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
-    v = _View(ds)
+def comparison_tables(summary: ComparisonSummary | xr.Dataset) -> dict[str, TableSpec]:
+    """The tables of a comparison report: ranking, gain by set, interaction and (with pairs) differences."""
+    v = summarise_comparison(summary)
     d = v.ds
     tag = "-".join(v.sets)
     tex_level = v.level.replace(" %", "~\\%")
@@ -450,68 +394,11 @@ def _tex(text: str) -> str:
 # --------------------------------------------------------------------------- document
 
 
-def _methods(v: _View) -> list[str]:
-    a = v.ds.attrs
-    seeds = int_list(a.get("seeds", []))
-    return [
-        (
-            f"**Comparison.** {len(v.sets)} image sets ({', '.join(f'`{n}`' for n in v.sets)}) were analysed "
-            f"with the same backbone `{a.get('backbone', '')}` (pretrained weights SHA-256 "
-            f"`{a.get('weights_sha256', '')}`), the same {len(v.layers)} probe layers and the same "
-            f"{len(seeds)} random-weight networks (seeds {', '.join(map(str, seeds))}), so a random network is "
-            "the same network for every set."
-        ),
-        _statistics(v),
-        "**Software.** "
-        + ", ".join(f"{k} {val}" for k, val in (json_attr(a, "versions", {}) or {}).items() if val)
-        + f". Seed of the Monte Carlo draws {a.get('seed', '')}. The command line and creation time are stored in "
-        "comparison.nc "
-        "(attributes `command`, `created`).",
-    ]
 
 
-def _statistics(v: _View) -> str:
-    """The statistics paragraph: the population of each number, the interval, the draws, the tests."""
-    a = v.ds.attrs
-    n_seeds = len(int_list(a.get("seeds", [])))
-    images = {r.get("dataset"): r.get("n_images") for r in json_attr(a, "runs", []) or []}
-    units = "; ".join(
-        f"`{name}`: {v.units(name)}"
-        + (f" of its {images[name]} images" if v.unit_kind.get(name) == "group" and images.get(name) else "")
-        for name in v.sets
-    )
-    target = str(a.get("statistics_target", ""))
-    floor = f"1/n_draws = {1.0 / v.n_draws:.2g}" if v.n_draws else "1/n_draws"
-    depth = a.get("deep_min_relative_depth", "")
-    kinds = set(v.unit_kind.values())
-    df = [
-        *(["Bell–McCaffrey for sets resampled by group"] if "group" in kinds else []),
-        *(["images − classes for sets resampled by image (stratified by class)"] if "image" in kinds else []),
-        f"S − 1 = {max(n_seeds - 1, 0)} for the seeds",
-    ]
-    return (
-        "**Statistics.** Each number speaks about two populations: the images of each set's source, "
-        f"represented by that set's resampling units ({units}), independent between sets; and the random "
-        f"initialisations of `{a.get('backbone', '')}`, represented by the {n_seeds} random seeds shared by "
-        "every set, so a difference of gain between sets carries the seeds' spread of that difference. "
-        f"Target: {_TARGET.get(target, target)}. Intervals and tests: {a.get('interval', '')} (CR2 leverage "
-        f"correction; degrees of freedom: {'; '.join(df)}); "
-        f"pointwise {v.level} intervals and two-sided p-values from {fmt.count(v.n_draws)} Monte Carlo draws "
-        f"of that reference (n_draws; no p-value is below {floor}). Gain per set and layer: test of gain = "
-        f"0, max-T-adjusted (minP step-down, Westfall & Young 1993) family-wise over the {len(v.layers)} "
-        'layers of each set (primary; stars and "significant"), Holm over the same layers as a secondary '
-        "column. Does the gain differ between sets: Wald test of equal gains in all K = "
-        f"{len(v.sets)} sets, statistic W with K − 1 = {len(v.sets) - 1} df, small-sample (generalised "
-        "pivotal) reference instead of χ², max-T-adjusted over the layers (primary), Holm secondary. "
-        f"Pairwise differences of gain: max-T-adjusted family-wise over all {v.n_pairs()} × "
-        f"{len(v.layers)} layers (primary), Holm secondary. Depth slopes: OLS slope of gain on relative depth; "
-        "their pairwise differences Holm-adjusted over the pairs. "
-        f"Deep layers: relative depth ≥ {depth} ({layer_runs(v.layers, v.deep)}). Significance level α = "
-        f"{v.alpha:g}."
-    )
 
 
-def _data(v: _View) -> list[str]:
+def _data(v: ComparisonSummary) -> list[str]:
     runs = json_attr(v.ds.attrs, "runs", []) or []
     items = []
     for r in runs:
@@ -559,8 +446,9 @@ _FIGURES = [
 ]
 
 
-def build_comparison_document(ds: xr.Dataset) -> Document:
-    v = _View(ds)
+def build_comparison_document(summary: ComparisonSummary | xr.Dataset) -> Document:
+    """The comparison report as a :class:`Document` (figures referenced under ``figures/``)."""
+    v = summarise_comparison(summary)
     a = v.ds.attrs
     doc = Document(f"layergain comparison: {', '.join(v.sets)} × {a.get('backbone', '')}")
     runs = json_attr(a, "runs", []) or []
@@ -580,10 +468,10 @@ def build_comparison_document(ds: xr.Dataset) -> Document:
     ]
     return add_sections(
         doc,
-        findings=comparison_findings(ds),
+        findings=comparison_findings(v),
         figures=figures,
-        tables=comparison_tables(ds),
-        methods=_methods(v),
+        tables=comparison_tables(v),
+        methods=comparison_methods(v),
         data=[Bullets(_data(v) or ["The runs' data cards are not recorded in this file."])],
         settings_note="Every attribute of comparison.nc except the command line and creation time (which "
         "differ "
@@ -596,10 +484,10 @@ def write_comparison_report(ds: xr.Dataset, out: str | Path) -> list[Path]:
     """Write figures, LaTeX tables, ``report.md`` and ``report.html`` of a comparison into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    v = _View(ds)
-    figures = write_comparison_figures(v.ds, out / "figures")
+    v = summarise_comparison(ds)
+    figures = write_comparison_figures(v, out / "figures")
     if not v.pairs:
         figures.pop("pairwise_differences", None)
     files = [p for paths in figures.values() for p in paths]
-    files += write_latex(comparison_tables(ds), out / "tables")
-    return files + write_document(build_comparison_document(ds), out)
+    files += write_latex(comparison_tables(v), out / "tables")
+    return files + write_document(build_comparison_document(v), out)

@@ -1,4 +1,5 @@
-"""Sentences of a run report, generated from its numbers: findings, methods, data.
+"""Sentences of a run report, generated from its numbers: findings and data (methods:
+:mod:`layergain.report.methods`).
 
 Nothing here is hard-coded about a result: every claim is chosen by a rule on the numbers
 (significance after correction, the sign of an interval, an equality) and states its estimate,
@@ -10,25 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from layergain.report import fmt
-from layergain.report.fmt import est_ci, p_is
+from layergain.report.fmt import est_ci, layer_runs, p_is, plural
 from layergain.report.summary import RunSummary, json_attr
 
-__all__ = ["data_text", "layer_runs", "methods", "run_findings"]
-
-
-def layer_runs(names: list[str], mask) -> str:
-    """Selected layers as runs of neighbours: ```a`–`c`, `e` and `g```."""
-    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-    runs: list[list[int]] = []
-    for j in idx:
-        if runs and j == runs[-1][-1] + 1:
-            runs[-1].append(j)
-        else:
-            runs.append([j])
-    parts = [f"`{names[r[0]]}`" if len(r) == 1 else f"`{names[r[0]]}`–`{names[r[-1]]}`" for r in runs]
-    if len(parts) <= 1:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+__all__ = ["data_text", "run_findings"]
 
 
 def _ci_words(s: RunSummary) -> str:
@@ -51,10 +37,6 @@ def _gain_at(s: RunSummary, j: int) -> str:
         f"{fmt.signed(s.gain_ci[j, 1])}], "
         f"max-T-adjusted {p_is(s.p_maxt[j])}, Cohen's h = {fmt.signed(s.cohen_h[j], 2)}"
     )
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _family(s: RunSummary) -> str:
@@ -99,7 +81,7 @@ def _significance(s: RunSummary) -> list[str]:
             else ""
         )
         out.append(
-            f"At {_plural(int(excludes.sum()), 'layer')} ({layer_runs(s.layers, excludes)}) the "
+            f"At {plural(int(excludes.sum()), 'layer')} ({layer_runs(s.layers, excludes)}) the "
             f"{_ci_words(s)} of the gain excludes 0 (unadjusted p < {1 - s.confidence:.2g}) but the "
             f"max-T-adjusted p does not reach {s.alpha:g}: the pointwise intervals are per layer, not "
             f"adjusted for multiplicity{band}."
@@ -126,22 +108,10 @@ def _inference_na(s: RunSummary) -> list[str]:
         mask = np.zeros(len(s.layers), dtype=bool)
         mask[idx] = True
         out.append(
-            f"**Gain CI and test are n/a** at {_plural(len(idx), 'layer')} ({layer_runs(s.layers, mask)}): "
+            f"**Gain CI and test are n/a** at {plural(len(idx), 'layer')} ({layer_runs(s.layers, mask)}): "
             f"{reason}."
         )
     return out
-
-
-def _unit_words(s: RunSummary, extra: str = "") -> str:
-    """``10 groups (`group`)`` or ``48 images (stratified by class)``, ``extra`` inside the brackets."""
-    notes = []
-    if s.unit == "group" and s.attrs.get("group_column", ""):
-        notes.append(f"`{s.attrs.get('group_column')}`")
-    if s.unit != "group" and s.stratified_by not in ("", "none"):
-        notes.append(f"stratified by {s.stratified_by}")
-    if extra:
-        notes.append(extra)
-    return _plural(s.n_units, s.unit) + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _precision(s: RunSummary) -> str | None:
@@ -153,8 +123,8 @@ def _precision(s: RunSummary) -> str | None:
     L = len(s.layers)
     head = (
         f"**Where the uncertainty comes from**: the variance of each layer's gain has a part from the "
-        f"{_unit_words(s, s.units_df)} and a part from the "
-        f"{_plural(s.n_seeds, 'random seed')} ({s.n_seeds - 1} df)."
+        f"{s.units_text(s.units_df)} and a part from the "
+        f"{plural(s.n_seeds, 'random seed')} ({s.n_seeds - 1} df)."
     )
     if not seeds.any():
         return head + (
@@ -373,7 +343,7 @@ def _nan_measures(s: RunSummary) -> list[str]:
         verb = "are" if len(members) > 1 else "is"
         scope = "for every random seed" if all_seeds else "for some random seeds"
         out.append(
-            f"**{names} {verb} n/a** {scope} at {_plural(len(layers), 'layer')} "
+            f"**{names} {verb} n/a** {scope} at {plural(len(layers), 'layer')} "
             f"({layer_runs(s.layers, where)}); {why}"
         )
     return out
@@ -386,7 +356,7 @@ def _skipped(s: RunSummary) -> str:
     shown = "; ".join(f"`{item}`" for item in skipped[:5]) + ("; …" if len(skipped) > 5 else "")
     verb = "was" if len(skipped) == 1 else "were"
     return (
-        f"**{_plural(len(skipped), 'image')} could not be read and {verb} left out** of every number: {shown}"
+        f"**{plural(len(skipped), 'image')} could not be read and {verb} left out** of every number: {shown}"
     )
 
 
@@ -399,7 +369,7 @@ def _formats(s: RunSummary) -> str | None:
     parts = []
     if odd:
         listed = ", ".join(f"{n} {k}" for k, n in odd.items())
-        parts.append(f"{_plural(sum(odd.values()), 'image')} were not RGB ({listed}) and were converted to RGB")
+        parts.append(f"{plural(sum(odd.values()), 'image')} were not RGB ({listed}) and were converted to RGB")
     if lo and hi and lo != hi:
         parts.append(f"image sizes ranged from {lo[0]} × {lo[1]} to {hi[0]} × {hi[1]} px; every image was resized "
                      f"to {s.attrs.get('image_size')} × {s.attrs.get('image_size')} px")
@@ -413,20 +383,10 @@ def _convergence(s: RunSummary) -> str | None:
     if n <= 0:
         return None
     return (
-        f"{_plural(n, 'probe fit')} did not converge within the iteration limit "
+        f"{plural(n, 'probe fit')} did not converge within the iteration limit "
         f"({s.attrs.get('probe', '')}); "
         "their predictions are used as they are."
     )
-
-
-def _files(a: dict) -> str:
-    formats = json_attr(a, "image_formats", {}) or {}
-    kinds = formats.get("kinds", {})
-    if not kinds:
-        return ""
-    lo, hi = formats.get("min_size"), formats.get("max_size")
-    size = "" if not lo else (f", {lo[0]} × {lo[1]} px" if lo == hi else f", {lo[0]} × {lo[1]} to {hi[0]} × {hi[1]} px")
-    return "; files: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + size
 
 
 def run_findings(s: RunSummary) -> list[str]:
@@ -443,137 +403,7 @@ def run_findings(s: RunSummary) -> list[str]:
     return items
 
 
-# --------------------------------------------------------------------------- methods and data
-
-
-def _versions(a: dict) -> str:
-    versions = json_attr(a, "versions", {}) or {}
-    return ", ".join(f"{k} {v}" for k, v in versions.items() if v)
-
-
-def methods(s: RunSummary) -> list[str]:
-    """Methods paragraphs, every setting included, citable as they are."""
-    a = s.attrs
-    K = len(s.class_names)
-    grouped = bool(a.get("group_column")) and int(a.get("n_groups", 0) or 0) > 0
-    grouping = (
-        f"grouped by `{a.get('group_column')}` ({a.get('n_groups')} groups), so that no group is split "
-        "across folds"
-        if grouped
-        else "without grouping (no patient or slide ids)"
-    )
-    seeds = s.seeds
-    weights = a.get("weights_source", "")
-    sha = a.get("weights_sha256", "")
-    first, last = s.layers[0], s.layers[-1]
-    p1 = (
-        f"**Data and networks.** We used {a.get('n_images')} images of `{a.get('dataset')}` in {K} classes "
-        f"({', '.join(f'{c}: {n}' for c, n in s.class_counts.items())}){_files(a)}. Each image was resized to "
-        f"{a.get('image_size')} × {a.get('image_size')} px ({a.get('resize', '')}) and normalised with mean "
-        f"{_fmt_list(a.get('input_mean'))} and sd {_fmt_list(a.get('input_std'))}. The backbone "
-        f"`{a.get('backbone')}` was used with ImageNet-pretrained weights ({weights}; SHA-256 `{sha}`) and, "
-        "as the "
-        f"baseline, {len(seeds)} copies with random weights (seeds {', '.join(map(str, seeds))}; "
-        f"{a.get('random_init', '')}). Features were taken at {len(s.layers)} probe layers, from `{first}` "
-        "to "
-        f"`{last}`, and pooled per channel ({_pooling(a.get('pooling'))})."
-    )
-    p2 = (
-        f"**Probes and gain.** For every network and layer a linear probe ({a.get('probe', '')}) was trained "
-        "and "
-        f"evaluated with {a.get('folds')}-fold cross-validation ({a.get('cv', '')}), {grouping}, "
-        f"{_repeats(a.get('repeats'))}; all networks saw the same folds. Accuracy is the out-of-fold "
-        "proportion "
-        "correct. The knowledge gain of a layer is the pretrained accuracy minus the mean accuracy of the "
-        "random "
-        "networks; the relative gain divides it by the random networks' mean error."
-    )
-    p3 = _statistics_methods(s)
-    sims = [m.method for m in s.measures.values() if m.method]
-    p4 = (
-        "**Similarity.** Between each pretrained layer and the same layer of each random network: "
-        + "; ".join(sims)
-        + ". The reference is the same measure between every pair of random networks; cross-layer CKA "
-        "matrices "
-        "compare every pretrained layer with every random layer."
-    )
-    p5 = (
-        f"**Software.** {_versions(a)}. Resampling seed {a.get('seed', '')}. The command line, timings and "
-        "creation time are stored in results.nc (attributes `command`, `timings_s`, `created`)."
-    )
-    return [p1, p2, p3, p4, p5]
-
-
-def _statistics_methods(s: RunSummary) -> str:
-    """The statistics paragraph: populations, interval, tests and corrections, sweet spot, trend."""
-    a = s.attrs
-    L, S_ = len(s.layers), s.n_seeds
-    level = fmt.level(s.confidence)
-    if s.unit == "group":
-        units = (
-            f"its {_unit_words(s)}, the units of resampling (a {s.unit}'s images move together; not "
-            "stratified)"
-        )
-    else:
-        units = f"its {_unit_words(s)}, each image a unit of resampling"
-    target = f" Target of the gain: the {s.target}." if s.target else ""
-    text = (
-        f"**Statistics.** Every interval and test speaks about two populations at once: the images of "
-        f"`{a.get('dataset')}`, represented by {units}, and the random initialisations of "
-        f"`{a.get('backbone')}`, represented by {_plural(S_, 'seed')}.{target} The variance of each "
-        f"estimate is the sum of a part from the {s.unit}s (CR2 leverage-corrected contributions, "
-        f"Bell & McCaffrey 2002; {s.units_df or 'n/a'}) and a part from the random seeds ({S_ - 1} df), "
-        "the network-by-image noise counted once; the interval is a generalised pivotal quantity "
-        "(Weerahandi 1993) that draws each part's chi-square at its own degrees of freedom "
-        f"({fmt.count(s.n_draws)} Monte Carlo draws), so few {s.unit}s or few seeds give wide intervals "
-        f"rather than wrong ones. {level} CIs are pointwise (per layer). The primary test of each layer's "
-        "gain is two-sided and reads the same draws as its interval, so 0 lies outside the CI exactly "
-        f"when p < {1 - s.confidence:.2g}. Family-wise error over the {L} layers is controlled by the "
-        "minP step-down over the layers' joint draws (max-T; Westfall & Young 1993), which uses the "
-        "dependence between layers; the same draws give a simultaneous "
-        f"{level} band over the layers. Holm and Benjamini–Hochberg adjustments of the same p-values are "
-        "secondary. Also reported: exact McNemar tests of the pretrained network against each random seed, "
-        "unadjusted and conditional on that seed; the corrected resampled t-test of Nadeau and Bengio "
-        "(2003) across CV folds (Holm; conditional on the drawn seeds); Cohen's h for the two accuracies "
-        "and Cohen's d_z for the per-image differences. The depth trend is the OLS slope of the gains on "
-        "relative depth, a contrast of the same model with its CI and p; Spearman's ρ of gain and depth "
-        "is descriptive only (the layers are not independent observations). "
-        f"{_sweet_spot_method(s)} Significance means a max-T-adjusted p ≤ {s.alpha:g}."
-    )
-    return text
-
-
-def _sweet_spot_method(s: RunSummary) -> str:
-    level = fmt.level(s.confidence)
-    text = (
-        "The sweet spot is the shallowest layer shown non-inferior to the best: for every pair of "
-        f"layers a {level} simultaneous lower bound of the difference in pretrained accuracy (a critical "
-        "value over all pairs, so the choice of the best layer on the same data is accounted for; Hsu "
-        f"1996), and a layer qualifies when its bounds against every other layer lie above −{s.margin:g} "
-        f"(the margin, {100 * s.margin:g} percentage points)."
-    )
-    if s.sweet < 0 and len(s.layers) > 1:
-        text += f" Here it is undetermined, because {s.sweet_reason or 'no reason was recorded'}."
-    return text
-
-
-def _repeats(repeats) -> str:
-    r = int(repeats or 1)
-    return "run once" if r == 1 else f"repeated {r} times with new fold assignments"
-
-
-def _fmt_list(value) -> str:
-    if value is None or value == "":
-        return "n/a"
-    return "(" + ", ".join(f"{float(v):g}" for v in np.atleast_1d(value)) + ")"
-
-
-def _pooling(pooling) -> str:
-    return {
-        "avg": "global average pooling",
-        "max": "global max pooling",
-        "avgmax": "global average and max pooling, concatenated",
-    }.get(str(pooling), str(pooling))
+# --------------------------------------------------------------------------- data
 
 
 def data_text(s: RunSummary) -> list[str]:

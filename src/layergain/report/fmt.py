@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 __all__ = [
     "NA",
     "ci",
     "count",
     "est_ci",
-    "interval_name",
-    "layer_list",
+    "layer_runs",
     "level",
     "missing",
     "num",
     "params",
     "pct",
+    "plural",
     "pval",
     "signed",
 ]
@@ -97,16 +99,21 @@ def level(confidence) -> str:
     return f"{100 * float(confidence):g} %"
 
 
-def layer_list(names: list[str], limit: int = 6) -> str:
-    """Layer names in backticks, shortened in the middle beyond ``limit``."""
-    quoted = [f"`{n}`" for n in names]
-    if len(quoted) > limit:
-        quoted = quoted[: limit - 2] + ["…", quoted[-1]]
-    if len(quoted) <= 2:
-        return " and ".join(quoted)
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+def plural(n: int, word: str) -> str:
+    """``1 layer``, ``3 layers``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def interval_name(method: str) -> str:
-    """``bca`` -> ``BCa``, ``percentile`` -> ``percentile``."""
-    return {"bca": "BCa", "percentile": "percentile"}.get(str(method).lower(), str(method))
+def layer_runs(names: list[str], mask) -> str:
+    """Selected layers as runs of neighbours: ```a`–`c`, `e` and `g```."""
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    runs: list[list[int]] = []
+    for j in idx:
+        if runs and j == runs[-1][-1] + 1:
+            runs[-1].append(j)
+        else:
+            runs.append([j])
+    parts = [f"`{names[r[0]]}`" if len(r) == 1 else f"`{names[r[0]]}`–`{names[r[-1]]}`" for r in runs]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -22,7 +22,9 @@ import xarray as xr
 from layergain.report import fmt
 from layergain.report.document import Document, Paragraph
 from layergain.report.figures import write_figures
-from layergain.report.findings import data_text, layer_runs, methods, run_findings
+from layergain.report.findings import data_text, run_findings
+from layergain.report.fmt import layer_runs
+from layergain.report.methods import run_methods
 from layergain.report.sections import add_sections, settings_items, write_document
 from layergain.report.summary import RunSummary, summarise_run
 from layergain.report.tables import Column, TableSpec, latex_label, write_latex
@@ -357,7 +359,7 @@ def build_document(ds: xr.Dataset, summary: RunSummary | None = None) -> Documen
         findings=run_findings(s),
         figures=_figures(s),
         tables=run_tables(s),
-        methods=methods(s),
+        methods=run_methods(s),
         data=[Paragraph(p) for p in data_text(s)],
         settings_note="Every attribute of the results file except the command line, timings and creation "
         "time "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from layergain.report.fmt import plural
 from layergain.results import schema as S
 from layergain.results.io import decode_attr
 
@@ -196,6 +197,17 @@ class RunSummary:
     @property
     def attrs(self) -> dict:
         return self.ds.attrs
+
+    def units_text(self, extra: str = "") -> str:
+        """``10 groups (`group`)`` or ``48 images (stratified by class)``, ``extra`` inside the brackets."""
+        notes = []
+        if self.unit == "group" and self.attrs.get("group_column", ""):
+            notes.append(f"`{self.attrs.get('group_column')}`")
+        if self.unit != "group" and self.stratified_by not in ("", "none"):
+            notes.append(f"stratified by {self.stratified_by}")
+        if extra:
+            notes.append(extra)
+        return plural(self.n_units, self.unit) + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _ci(ds: xr.Dataset, name: str, n_layers: int) -> np.ndarray:
