@@ -1,4 +1,9 @@
-"""Pooling of a feature map (n, c, h, w) to a vector per image."""
+"""Pooling of a channels-first feature map (n, c, h, w) to a vector per image.
+
+The extraction reads layers through :mod:`layergain.features.readouts`, which also knows
+channels-last maps and tokens and the other readouts (``gem``, ``grid``, ``cov``, ``cls`` …); for a
+channels-first map its ``avg``, ``max`` and ``avgmax`` give the same numbers as :func:`pool`.
+"""
 
 from __future__ import annotations
 

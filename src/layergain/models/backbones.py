@@ -8,7 +8,8 @@ initialisation), so that ``random-3`` is the same network on every run.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,7 @@ from torch import nn
 
 from layergain.errors import ModelError
 from layergain.models.efficientnet_lite import LITE_MODELS, convert_lite_state_dict, lite_weights_path
-from layergain.models.layers import ProbeLayer, probe_layers
+from layergain.models.layers import ProbeLayer, fixed_input_size, probe_layers
 
 __all__ = ["DEFAULT_MODEL", "IMAGENET_MEAN", "IMAGENET_STD", "Backbone", "load_backbone", "resolve_model"]
 
@@ -49,6 +50,10 @@ class Backbone:
         Input normalisation of the weights.
     identity : str
         Everything that determines the network's outputs, for the feature cache key.
+    input_size : int or None, default=None
+        The only image size the network accepts (a ViT's or Swin's fixed patch grid), else None.
+    model_kwargs : dict, default={}
+        Keyword arguments the architecture was built with (``load_backbone(model_kwargs=...)``).
     """
 
     name: str
@@ -60,6 +65,21 @@ class Backbone:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     identity: str
+    input_size: int | None = None
+    model_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def default_readout(self) -> str:
+        """The readout used when none is asked for: the layers' own default (``avg`` for feature maps;
+        ``cls`` or ``mean`` for a transformer's tokens, as the model itself pools)."""
+        readouts = {layer.readout for layer in self.layers}
+        if len(readouts) > 1:
+            kinds = ", ".join(f"{layer.name}: {layer.layout}" for layer in self.layers)
+            raise ModelError(
+                f"the probe layers of {self.name} have different layouts ({kinds}), so no one readout applies to all; "
+                "pass `layers=[...]` of one layout (feature maps or tokens)."
+            )
+        return readouts.pop()
 
 
 def resolve_model(name: str) -> tuple[Library, str]:
@@ -100,18 +120,26 @@ def _timm_models() -> set[str]:
     return set(timm.list_models())
 
 
-def _build(library: Library, arch: str) -> nn.Module:
-    if library == "bundled":
+def _build(library: Library, arch: str, kwargs: dict) -> nn.Module:
+    try:
+        if library == "bundled":
+            import timm
+
+            return timm.create_model(LITE_MODELS[arch][0], pretrained=False, **kwargs)
+        if library == "torchvision":
+            import torchvision
+
+            return torchvision.models.get_model(arch, weights=None, **kwargs)
         import timm
 
-        return timm.create_model(LITE_MODELS[arch][0], pretrained=False)
-    if library == "torchvision":
-        import torchvision
-
-        return torchvision.models.get_model(arch, weights=None)
-    import timm
-
-    return timm.create_model(arch, pretrained=False)
+        return timm.create_model(arch, pretrained=False, **kwargs)
+    except TypeError as exc:
+        if not kwargs:
+            raise
+        raise ModelError(
+            f"{library}:{arch} cannot be built with model_kwargs={kwargs!r}: {exc}. Pass only arguments its "
+            "constructor takes."
+        ) from exc
 
 
 def _normalisation(library: Library, module: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -178,6 +206,7 @@ def load_backbone(
     weights: str | Path | None = "pretrained",
     seed: int | None = None,
     layers: list[str] | None = None,
+    model_kwargs: dict | None = None,
 ) -> Backbone:
     """Build a backbone with pretrained or random weights.
 
@@ -194,22 +223,28 @@ def load_backbone(
         Seed of the random weights (required when ``weights`` is None).
     layers : list of str, default=None
         Module names to probe instead of the model's default probe-layer list.
+    model_kwargs : dict, default=None
+        Keyword arguments of the architecture's constructor (``timm.create_model`` or
+        torchvision's ``get_model``), e.g. ``{"img_size": 64}`` for a ViT at another resolution or
+        ``{"depth": 2}`` for a smaller one. JSON-serialisable values only: they are part of the
+        network's identity (the feature cache key) and of its provenance.
     """
     import timm
     import torchvision
 
     library, arch = resolve_model(name)
+    kwargs = _check_model_kwargs(model_kwargs)
     if weights is None:
         if seed is None:
             raise ModelError("random weights need a seed; pass `seed`.")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = _build(library, arch)
+            module = _build(library, arch, kwargs)
         init, source, digest = f"random-{seed}", "random", ""
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # pretrained: the initial draw is overwritten, keep it off the global stream
-            module = _build(library, arch)
+            module = _build(library, arch, kwargs)
         init = "pretrained"
         if isinstance(weights, Path) or weights != "pretrained":
             path = Path(weights).expanduser()
@@ -220,27 +255,45 @@ def load_backbone(
             _apply_state(module, _load_state(path), library, str(path))
             source, digest = f"{LITE_MODELS[arch][1]}:{path.name}", file_sha256(path)
         else:
-            source, digest = _download(library, arch, module)
+            source, digest = _download(library, arch, module, kwargs)
     module.eval()
     mean, std = _normalisation(library, module)
     versions = f"torch={torch.__version__},torchvision={torchvision.__version__},timm={timm.__version__}"
-    identity = f"{library}:{arch}|{init}|{digest}|{versions if weights is None else ''}"
+    built = f"{library}:{arch}" + (json.dumps(kwargs, sort_keys=True) if kwargs else "")
+    identity = f"{built}|{init}|{digest}|{versions if weights is None else ''}"
     probes = probe_layers(module, library, arch, layers)
-    return Backbone(name, module, probes, init, source, digest, mean, std, identity)  # type: ignore[arg-type]
+    return Backbone(
+        name, module, probes, init, source, digest, mean, std, identity,  # type: ignore[arg-type]
+        input_size=fixed_input_size(module), model_kwargs=kwargs,
+    )
 
 
-def _download(library: Library, arch: str, module: nn.Module) -> tuple[str, str]:
+def _check_model_kwargs(model_kwargs: dict | None) -> dict:
+    if model_kwargs is None:
+        return {}
+    if not isinstance(model_kwargs, dict) or not all(isinstance(k, str) for k in model_kwargs):
+        raise ModelError(f"`model_kwargs` must be a dict of argument names to values, got {model_kwargs!r}.")
+    try:
+        json.dumps(model_kwargs, sort_keys=True)
+    except TypeError as exc:
+        raise ModelError(
+            f"`model_kwargs` must hold JSON values (numbers, strings, lists, dicts), got {model_kwargs!r}: {exc}."
+        ) from exc
+    return dict(model_kwargs)
+
+
+def _download(library: Library, arch: str, module: nn.Module, kwargs: dict) -> tuple[str, str]:
     """Fetch the library's own ImageNet weights (needs internet)."""
     try:
         if library == "torchvision":
             import torchvision
 
-            loaded = torchvision.models.get_model(arch, weights="DEFAULT")
+            loaded = torchvision.models.get_model(arch, weights="DEFAULT", **kwargs)
             source = f"torchvision:{torchvision.models.get_model_weights(arch).DEFAULT}"
         else:
             import timm
 
-            loaded = timm.create_model(arch, pretrained=True)
+            loaded = timm.create_model(arch, pretrained=True, **kwargs)
             source = f"timm:{arch}.{getattr(loaded, 'pretrained_cfg', {}).get('tag', '')}"
     except Exception as exc:
         raise ModelError(
