@@ -22,6 +22,7 @@ def test_local_cluster_gives_the_serial_results(tmp_path):
     assert (serial.out / "report.md").read_text() == (dask.out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_executor_errors():
     with pytest.raises(InputValueError, match="either `workers` .* or `scheduler`"):
         with executor(workers=2, scheduler="tcp://localhost:1"):

@@ -179,6 +179,7 @@ def test_compare_a_grouped_set_with_single_slide_classes(small_run, tmp_path, ca
 
 
 @pytest.mark.parametrize("layers", [["blocks.3.0"], ["blocks.2.0", "blocks.4.0"]])
+@pytest.mark.slow
 def test_runs_with_one_or_two_layers(tmp_path, cache, layers):
     # A depth trend needs 3 layers and a sweet spot 2: fewer are stored as NaN with the reason, not an error.
     out = run(RunConfig(out=str(tmp_path / "o"), cache=cache, layers=layers, **SMALL))

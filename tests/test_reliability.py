@@ -61,6 +61,7 @@ def test_odd_but_valid_images_are_converted_and_used(tmp_path):
     assert all(np.isfinite(v).all() and v.shape[0] == 14 for v in feats.values())
 
 
+@pytest.mark.slow
 def test_non_utf8_and_spaced_file_names_reach_the_results(tmp_path):
     root = tmp_path / "names"
     rng = np.random.default_rng(1)
@@ -85,6 +86,7 @@ def test_decompression_bomb_is_named(tmp_path, monkeypatch):
         load_image_set(tmp_path)
 
 
+@pytest.mark.slow
 def test_skipped_images_are_recorded_in_results_and_report(tmp_path):
     root = tmp_path / "set"
     rng = np.random.default_rng(2)
@@ -161,6 +163,7 @@ def test_two_runs_sharing_a_cache_do_not_corrupt_it(tmp_path):
     xr.testing.assert_identical(a.drop_attrs(), load_results(tmp_path / "out2").drop_attrs())
 
 
+@pytest.mark.slow
 def test_report_says_which_images_were_converted(tmp_path):
     _write_odd_images(tmp_path / "odd")
     out = run(RunConfig(data=str(tmp_path / "odd"), out=str(tmp_path / "out"), cache=str(tmp_path / "c"), seeds=2,
@@ -173,6 +176,7 @@ def test_report_says_which_images_were_converted(tmp_path):
     assert "from 8 × 8 to 300 × 40 px" in report
 
 
+@pytest.mark.slow
 def test_no_progress_bars_when_not_on_a_terminal_and_silence_with_quiet(tmp_path):
     args = ["extract", "--max-per-class", "2", "--seeds", "1", "--image-size", "32", "--cache", str(tmp_path / "c")]
     loud = _cli(*args)
@@ -184,6 +188,7 @@ def test_no_progress_bars_when_not_on_a_terminal_and_silence_with_quiet(tmp_path
     assert quiet.returncode == 0 and out == "" and err == ""
 
 
+@pytest.mark.slow
 def test_a_lost_interrupt_still_publishes_nothing(tmp_path):
     """Python drops a KeyboardInterrupt raised inside a __del__ ("Exception ignored"); the CLI's
     handler also records the request, and the pipeline checks it before moving files into --out.
