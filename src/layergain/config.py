@@ -4,7 +4,7 @@ minimum once (ground floor).
 Each setting is a dataclass field whose metadata holds a :class:`Setting` (help, choices,
 minimum, interval); :meth:`validate` checks them and :mod:`layergain.cli` builds its options from
 them, so a default or a limit is written here and nowhere else. The run's random streams are
-derived here too (:func:`streams`). Nothing here imports torch or another stage: the choices that
+derived here too (:func:`streams`). Nothing here imports torch, numpy or another stage at import time: the choices that
 stages define (:data:`ENGINES`, :data:`POOLINGS`, :data:`DEFAULT_MODEL`) are spelled here and a
 test checks they agree with the stages.
 """
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from layergain.errors import InputTypeError, InputValueError
-from layergain.validation import check_choice, check_int
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -83,6 +82,8 @@ class Setting:
     def check(self, value: Any, name: str) -> None:
         """Raise a :class:`~layergain.errors.LayergainError` naming ``name`` unless ``value`` is allowed
         (None always is: the setting is not given)."""
+        from layergain.validation import check_choice, check_int  # numpy: not at CLI start-up
+
         if value is None:
             return
         if self.choices is not None:
