@@ -256,16 +256,15 @@ def gain_statistics(
             "description": "gain / (1 - mean random accuracy): share of the random error removed"}),
         "relative_gain_ci": (ci_dims, rel_ci, {**common, "coverage": "pointwise, delta method"}),
     }
-    ds = xr.Dataset(data, coords={S.LAYER: names, S.BOUND: list(S.BOUNDS)})
-    ds["accuracy_pretrained"] = xr.DataArray(model.acc_pre[0], dims=lay,
+    data["accuracy_pretrained"] = xr.DataArray(model.acc_pre[0], dims=lay,
                                              attrs={"description": "pretrained probe accuracy"})
-    ds["significant"] = xr.DataArray((gain["p_maxt"] <= alpha_level) & (g > 0), dims=lay,
+    data["significant"] = xr.DataArray((gain["p_maxt"] <= alpha_level) & (g > 0), dims=lay,
                                      attrs={"description": f"positive gain with gain_p_maxt <= {alpha_level:g}"})
 
     pre, rand = outcomes.pre, outcomes.rand
     mc = mcnemar_tests(pre, rand)
     seeds = [S.random_init_name(s) for s in range(outcomes.n_seeds)]
-    ds["mcnemar_p"] = xr.DataArray(
+    data["mcnemar_p"] = xr.DataArray(
         mc.pvalue, dims=(S.LAYER, S.INIT, S.REPEAT),
         coords={S.INIT: seeds, S.REPEAT: np.arange(outcomes.n_repeats)},
         attrs={"test": "exact McNemar, pretrained vs each random seed (statsmodels); unadjusted, "
@@ -273,47 +272,48 @@ def gain_statistics(
     )
     if folds is not None:
         tt = corrected_resampled_ttest(pre, rand, check_folds(folds, outcomes.n_repeats, outcomes.n_images))
-        ds["gain_ttest_p"] = xr.DataArray(tt.pvalue, dims=lay, attrs={
+        data["gain_ttest_p"] = xr.DataArray(tt.pvalue, dims=lay, attrs={
             "test": "Nadeau-Bengio corrected resampled t-test over CV folds (conditional on the seeds)"})
-        ds["gain_ttest_p_holm"] = xr.DataArray(adjust_pvalues(tt.pvalue, "holm"), dims=lay,
+        data["gain_ttest_p_holm"] = xr.DataArray(adjust_pvalues(tt.pvalue, "holm"), dims=lay,
                                                attrs={"correction": "holm", "of": "gain_ttest_p"})
     eff = gain_effect_sizes(pre, rand)
-    ds["gain_effect_size"] = xr.DataArray(eff.cohen_h, dims=lay, attrs={"effect_size": "Cohen's h of the two accuracies"})
-    ds["gain_effect_size_paired"] = xr.DataArray(eff.cohen_dz, dims=lay,
+    data["gain_effect_size"] = xr.DataArray(eff.cohen_h, dims=lay, attrs={"effect_size": "Cohen's h of the two accuracies"})
+    data["gain_effect_size_paired"] = xr.DataArray(eff.cohen_dz, dims=lay,
                                                  attrs={"effect_size": "Cohen's d_z of per-image differences"})
-    ds["gain_effect_size_dav"] = xr.DataArray(eff.cohen_dav, dims=lay, attrs={"effect_size": "Cohen's d_av"})
+    data["gain_effect_size_dav"] = xr.DataArray(eff.cohen_dav, dims=lay, attrs={"effect_size": "Cohen's d_av"})
 
     if n_layers >= 3 and np.ptp(depth) > 0:
         tr = _trend(model, depth, spread, n_draws, confidence, rngs[4])
         why = {"nan_reason": {"all layers": tr["reason"]}} if tr["reason"] else {}
         t_attrs = {"trend_slope": "OLS slope of the gains on relative depth, a contrast of the gains",
                    **common, **why}
-        ds["gain_trend_slope"] = xr.DataArray(tr["slope"], attrs=t_attrs)
-        ds["gain_trend_slope_ci"] = xr.DataArray(tr["ci"], dims=(S.BOUND,), attrs=t_attrs)
-        ds["gain_trend_slope_p"] = xr.DataArray(tr["p"], attrs=t_attrs)
-        ds["gain_trend_spearman_rho"] = xr.DataArray(tr["rho"], attrs={
+        data["gain_trend_slope"] = xr.DataArray(tr["slope"], attrs=t_attrs)
+        data["gain_trend_slope_ci"] = xr.DataArray(tr["ci"], dims=(S.BOUND,), attrs=t_attrs)
+        data["gain_trend_slope_p"] = xr.DataArray(tr["p"], attrs=t_attrs)
+        data["gain_trend_spearman_rho"] = xr.DataArray(tr["rho"], attrs={
             "description": "Spearman's rho of gain and depth: descriptive (layers are not independent observations)"})
     else:
         why = {"nan_reason": (
             {"all layers": f"a depth trend needs at least 3 layers at different depths, the run has {n_layers}"})}
-        ds["gain_trend_slope"] = xr.DataArray(np.nan, attrs=why)
-        ds["gain_trend_slope_ci"] = xr.DataArray(np.full(2, np.nan), dims=(S.BOUND,), attrs=why)
-        ds["gain_trend_slope_p"] = xr.DataArray(np.nan, attrs=why)
-        ds["gain_trend_spearman_rho"] = xr.DataArray(np.nan, attrs=why)
+        data["gain_trend_slope"] = xr.DataArray(np.nan, attrs=why)
+        data["gain_trend_slope_ci"] = xr.DataArray(np.full(2, np.nan), dims=(S.BOUND,), attrs=why)
+        data["gain_trend_slope_p"] = xr.DataArray(np.nan, attrs=why)
+        data["gain_trend_spearman_rho"] = xr.DataArray(np.nan, attrs=why)
 
     if n_layers >= 2:
         sw: SweetSpot = sweet_spot_of(model, margin=margin, confidence=confidence, n_draws=n_draws, rng=rngs[5])
         sw_attrs = {**sw.attrs(), **({"undetermined": sw.reason} if sw.reason else {})}
-        ds["sweet_spot_lower"] = xr.DataArray(sw.lower, dims=lay, attrs={
+        data["sweet_spot_lower"] = xr.DataArray(sw.lower, dims=lay, attrs={
             "description": "simultaneous lower bound of accuracy(layer) - accuracy(strongest other layer)",
             "margin": margin})
-        ds["sweet_spot_lower_to_best"] = xr.DataArray(sw.lower_to_best, dims=lay, attrs={
+        data["sweet_spot_lower_to_best"] = xr.DataArray(sw.lower_to_best, dims=lay, attrs={
             "description": "simultaneous lower bound of accuracy(layer) - accuracy(best layer)"})
-        ds["sweet_spot"] = xr.DataArray(names[sw.layer] if sw.layer >= 0 else "", attrs=sw_attrs)
-        ds["best_layer"] = xr.DataArray(names[sw.best_layer])
+        data["sweet_spot"] = xr.DataArray(names[sw.layer] if sw.layer >= 0 else "", attrs=sw_attrs)
+        data["best_layer"] = xr.DataArray(names[sw.best_layer])
     else:
-        ds["sweet_spot"] = xr.DataArray(names[0], attrs={"note": "one layer: nothing to compare"})
-        ds["best_layer"] = xr.DataArray(names[0])
+        data["sweet_spot"] = xr.DataArray(names[0], attrs={"note": "one layer: nothing to compare"})
+        data["best_layer"] = xr.DataArray(names[0])
+    ds = xr.Dataset(data, coords={S.LAYER: names, S.BOUND: list(S.BOUNDS)})  # built once: assignments cost
     ds.attrs = {"statistics_target": target, "margin": margin, "n_draws": n_draws, "confidence": confidence,
                 "alpha": alpha_level}
     return ds
