@@ -34,10 +34,7 @@ GROUND = FLOORS[0]
 #: Modules that belong to another stage than their path says.
 STAGE_OF = {"extraction": "features"}
 #: Imports known to break the plan, each with what fixes it (none may be added).
-KNOWN = {
-    ("layergain.stats.study", "layergain.results.schema"):
-        "the old path of the ground-floor schema; import `from layergain import schema as S` instead",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 TORCH = ("torch", "torchvision", "timm")
 
 

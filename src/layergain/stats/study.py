@@ -16,7 +16,7 @@ import xarray as xr
 from scipy import stats as sps
 
 from layergain.errors import InputValueError
-from layergain.results import schema as S
+from layergain import schema as S
 from layergain.stats import components as C
 from layergain.stats._inputs import check_folds, check_groups, check_labels, check_outcomes, check_vector
 from layergain.stats._random import SeedLike, spawn_generators
