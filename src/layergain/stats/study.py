@@ -15,8 +15,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats as sps
 
-from layergain.errors import InputValueError
 from layergain import schema as S
+from layergain.errors import InputValueError
 from layergain.stats import components as C
 from layergain.stats._inputs import check_folds, check_groups, check_labels, check_outcomes, check_vector
 from layergain.stats._random import SeedLike, spawn_generators
