@@ -58,13 +58,22 @@ def test_shuffled_labels_give_no_significant_layer(tmp_path, cache):
 def test_kather_middle_and_deep_layers_show_a_significant_gain(tmp_path, cache):
     # Reference: an independent quick probe here (30 images per class, 128 px, 2 random seeds) found
     # gains of about +0.2 to +0.3 in the middle and deep layers of EfficientNet-Lite0 (issue 4).
-    # Same setting, ungrouped, as that probe.
+    # Same setting, ungrouped, as that probe, but 5 seeds: with 2 the spread between random
+    # initialisations has 1 degree of freedom and no calibrated interval is narrow. Measured here
+    # (seed 0): pointwise lower bounds +0.07..+0.21 (default target), max-T p < 0.01 at every middle
+    # and deep layer conditional on this network (target "fixed").
+    from layergain.pipeline import restatistics
+
     out = run(RunConfig(
         data=str(SHARED / "kather2016_crc_texture"), max_per_class=30, out=str(tmp_path / "k"), cache=cache,
-        **{**FAST, "image_size": 128},
+        **{**FAST, "image_size": 128, "seeds": 5},
     ))
     ds = out.results
     middle_and_deep = ds["relative_depth"].values >= 0.4
     assert np.all(ds["gain"].values[middle_and_deep] > 0.1)
-    assert np.all(ds["gain_p_maxt"].values[middle_and_deep] < 0.05)
     assert ds["gain_ci"].sel(bound="lower").values[middle_and_deep].min() > 0
+    fixed = restatistics(out.out, tmp_path / "fixed", target="fixed").results
+    np.testing.assert_array_equal(fixed["gain"].values, ds["gain"].values)
+    assert np.all(fixed["gain_p_maxt"].values[middle_and_deep] < 0.05)
+    width = lambda d: np.diff(d["gain_ci"].values, axis=-1)[:, 0]  # noqa: E731
+    assert np.all(width(ds)[middle_and_deep] > width(fixed)[middle_and_deep])
