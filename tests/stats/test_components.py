@@ -54,27 +54,6 @@ def test_group_units_are_cr2_cluster_variance(seed):
     np.testing.assert_allclose(c.var_units[0], ref / n**2, rtol=1e-10)
 
 
-@pytest.mark.parametrize("sizes", [[10] * 8, [3, 5, 40, 7, 12, 2, 9, 60, 11, 4]])
-def test_bell_mccaffrey_df_matches_the_explicit_matrix(sizes):
-    # Explicit N x N construction: H = 11'/N, a_g = (I - H) 1_g, M = sum_g a_g a_g' / (1 - n_g/N),
-    # df = tr(M)^2 / tr(M^2) (Bell & McCaffrey 2002, working independence).
-    sizes = np.asarray(sizes, float)
-    n = int(sizes.sum())
-    labels = np.repeat(np.arange(sizes.size), sizes.astype(int))
-    h = np.full((n, n), 1.0 / n)
-    m = np.zeros((n, n))
-    for g in range(sizes.size):
-        one = (labels == g).astype(float)
-        a = one - h @ one
-        m += np.outer(a, a) / (1 - sizes[g] / n)
-    ref = np.trace(m) ** 2 / np.trace(m @ m)
-    assert C._bell_mccaffrey_df(sizes) == pytest.approx(ref, rel=1e-10)
-    if len(set(sizes)) == 1:
-        assert ref == pytest.approx(sizes.size - 1)
-    else:
-        assert ref < sizes.size - 1
-
-
 @pytest.mark.parametrize("spread", [False, True])
 def test_network_part_is_the_seed_spread_less_its_image_share(seed, spread):
     # q = (1/S + [draw]) * var_s(A_s) (ddof 1) for the gain; q_int = the units' estimate of the
@@ -187,7 +166,7 @@ def test_pairs_of_sets_share_the_seeds(seed):
 
 
 def test_too_few_groups_give_a_reason():
-    # 2 equal groups: Bell-McCaffrey df = 1 < 2, no calibrated interval; 3 groups: df = 2.
+    # 2 groups: df = G - 1 = 1 < 2, no calibrated interval; 3 groups: df = 2.
     rng = np.random.default_rng(0)
     for n_groups, calibrated in ((2, False), (3, True)):
         d = simulate(rng, n_images=42, n_layers=1, n_seeds=3, n_groups=n_groups)

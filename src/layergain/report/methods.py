@@ -205,7 +205,7 @@ def _comparison_statistics(v: ComparisonSummary) -> str:
     depth = a.get("deep_min_relative_depth", "")
     kinds = set(v.unit_kind.values())
     df = [
-        *(["Bell–McCaffrey for sets resampled by group"] if "group" in kinds else []),
+        *(["G − 1 for sets resampled by group (CR2)"] if "group" in kinds else []),
         *(["images − classes for sets resampled by image (stratified by class)"] if "image" in kinds else []),
         f"S − 1 = {max(n_seeds - 1, 0)} for the seeds",
     ]

@@ -198,7 +198,7 @@ def interaction_test(
     :math:`\chi^2_{K-1}` (which assumes :math:`\hat\Sigma` known, and is liberal with 10 clusters
     per set) but the distribution of :math:`D^\top \hat\Sigma^{-1} D` over the generalised
     pivotal draws D of :func:`~layergain.stats.components.pivot_draws`, in which every variance
-    part carries the chi-square of its own degrees of freedom (Bell–McCaffrey for groups, S - 1
+    part carries the chi-square of its own degrees of freedom (G - 1 for groups, S - 1
     for seeds) — the small-sample analogue of Hotelling's :math:`T^2`. With two sets it is the
     two-sided test of their pairwise difference. The question is asked on the accuracy scale,
     where the gain is defined; the former logistic-model interaction (log-odds scale, cluster-

@@ -26,9 +26,9 @@ group of :math:`n_u` images, :math:`1 / n_h` for an image in a class stratum of 
 :math:`Q` the plug-in variance of the estimate's network part from the spread of the S random
 networks' accuracies, and :math:`Q_{int}` the part of that spread which is only the
 network-by-image noise already counted in :math:`V_{units}` (estimated from the units). The
-reference distribution is Student's t with Welch–Satterthwaite degrees of freedom combining
-the Bell–McCaffrey degrees of freedom of the units part with the :math:`S - 1` of the networks
-part, so few groups or few seeds give wide intervals rather than wrong ones. Intervals and tests
+reference distribution is a generalised pivotal quantity (:func:`pivot_draws`) with the units
+part on G - 1 degrees of freedom (N - classes for images) and the networks part on S - 1,
+so few groups or few seeds give wide intervals rather than wrong ones. Intervals and tests
 come from the same estimate, standard error and degrees of freedom, so they agree exactly.
 
 Every estimate handled here is a linear combination (or is linearised into one) of the
@@ -89,7 +89,7 @@ class Sample:
 
     ``pre`` (n_units, n_layers) and ``rand`` (n_units, n_seeds, n_layers): contributions of each
     unit to the pretrained and each random network's accuracy, centred within strata;
-    ``leverage`` (n_units,); ``df``: Bell–McCaffrey degrees of freedom of the units part.
+    ``leverage`` (n_units,); ``df``: degrees of freedom of the units part (G - 1, or N - classes).
     """
 
     pre: np.ndarray
@@ -131,25 +131,6 @@ def _units(labels: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, t
     return groups, (np.arange(n_groups),), "group", "none"
 
 
-def _bell_mccaffrey_df(sizes: np.ndarray) -> float:
-    r"""Degrees of freedom of the CR2 variance of a mean over clusters of these sizes.
-
-    Under the working model of independent images, the CR2 estimator is a quadratic form
-    :math:`\varepsilon^\top M \varepsilon` with :math:`M = \sum_g c_g a_g a_g^\top`,
-    :math:`a_g = (I - H) 1_g`, :math:`c_g = 1 / (1 - n_g / N)`; its Satterthwaite degrees of
-    freedom are :math:`(\operatorname{tr} M)^2 / \operatorname{tr} M^2` with
-    :math:`a_g^\top a_{g'} = n_g \delta_{gg'} - n_g n_{g'} / N` (Bell & McCaffrey 2002). Equal
-    sizes give G - 1; unequal sizes fewer.
-    """
-    n = sizes.sum()
-    c = 1.0 / (1.0 - sizes / n)
-    gram = np.diag(sizes) - np.outer(sizes, sizes) / n
-    weighted = c[:, None] * gram * c[None, :]
-    tr_m = float(np.sum(c * np.diag(gram)))
-    tr_m2 = float(np.sum(weighted * gram))
-    return tr_m**2 / tr_m2 if tr_m2 > 0 else 0.0
-
-
 def sample(outcomes: Outcomes, labels: np.ndarray, groups: np.ndarray | None) -> Sample:
     """Unit contributions of one image set (repeats averaged per image first)."""
     of_image, strata, kind, by = _units(labels, groups)
@@ -172,10 +153,11 @@ def sample(outcomes: Outcomes, labels: np.ndarray, groups: np.ndarray | None) ->
         pre[stratum] -= pre[stratum].mean(axis=0)
         rand[stratum] -= rand[stratum].mean(axis=0)
         leverage[stratum] = 1.0 / stratum.size if kind == "image" else size[stratum] / n
-    if kind == "image":
-        df = float(n_units - len(strata))
-    else:
-        df = _bell_mccaffrey_df(size)
+    # images: N minus the class strata; groups: G - 1 (CR2 with t(G - 1), Cameron & Miller 2015).
+    # The Bell-McCaffrey df (7.2 for Kather's 10 unequal slides) was tried and measured
+    # conservative in the calibration scenarios (coverage 0.967 with 10 and 0.973 with 40 unequal
+    # groups, against 0.954 and 0.970 with G - 1; size with 10 groups 0.027 against 0.043).
+    df = float(n_units - len(strata))
     return Sample(
         pre=pre,
         rand=np.swapaxes(rand, 1, 2),  # (U, S, L)
@@ -377,8 +359,13 @@ def pivot_draws(contrasts: Contrasts, n_draws: int, rng: np.random.Generator) ->
 
     .. math::
 
-        D = \sqrt{\textstyle\sum_j V_j \nu_j / \chi^2_{\nu_j}}\; Z_1
-            + \sqrt{\max\bigl(0,\; Q\,\nu_Q / \chi^2_{\nu_Q} - Q_{int}\bigr)}\; Z_2,
+        D = \sqrt{\frac{\max(0,\; U + N - Q_{int})}{U + N}}\,\bigl(\sqrt{U}\, Z_1 + \sqrt{N}\, Z_2\bigr),
+        \qquad U = \textstyle\sum_j V_j \nu_j / \chi^2_{\nu_j},\quad N = Q\,\nu_Q / \chi^2_{\nu_Q},
+
+    the network-by-image share :math:`Q_{int}` (estimated with many degrees of freedom) taken off
+    the sum of both parts, as in the two-way random model's :math:`MS_A + MS_B - MS_E`, not off
+    the seeds' part alone (which, truncated at 0 with S - 1 = 4 degrees of freedom, made the
+    intervals too wide: coverage 0.974 where 0.95 was asked),
 
     so that :math:`\hat\theta - D` is distributed as the contrast given the data. With one part it
     is exactly Student's t; with a network part from S = 2 seeds it has the heavy tail of one
@@ -401,8 +388,12 @@ def pivot_draws(contrasts: Contrasts, n_draws: int, rng: np.random.Generator) ->
     for nu in np.unique(df_q[q > 0]):  # one quantile per distinct df (a gain's is S - 1)
         cols = np.flatnonzero((df_q == nu) & (q > 0))
         chi = np.maximum(sps.chi2.ppf(u, nu), 1e-300)
-        v_net[:, cols] = np.maximum(q[cols][None, :] * (nu / chi)[:, None] - q_int[cols][None, :], 0.0)
-    return np.sqrt(v_units) * z1 + np.sqrt(v_net) * z2
+        v_net[:, cols] = q[cols][None, :] * (nu / chi)[:, None]
+    # the network-by-image share is subtracted from the sum of both parts (the two-way random
+    # model's MS_A + MS_B - MS_E), never from the seeds' part alone
+    total = v_units + v_net
+    shrink = np.sqrt(np.maximum(total - q_int[None, :], 0.0) / np.where(total > 0, total, 1.0))
+    return shrink * (np.sqrt(v_units) * z1 + np.sqrt(v_net) * z2)
 
 
 def _order_statistic(abs_draws: np.ndarray, level: np.ndarray | float) -> np.ndarray:

@@ -146,7 +146,7 @@ def gain_statistics(
     the spread between networks (from the S random seeds, less its network-by-image share,
     which the image part already counts; counted :math:`1 + 1/S` times for ``"draw"``,
     :math:`1/S` for ``"fixed"``). Reference distribution: a generalised pivotal quantity with
-    the chi-square of each part at its own degrees of freedom (Bell–McCaffrey for groups,
+    the chi-square of each part at its own degrees of freedom (G - 1 for groups,
     S - 1 for seeds) — Student's t when one part dominates, heavier-tailed with 2 seeds. The
     pointwise interval and ``gain_p`` read the same draws, so 0 lies outside ``gain_ci``
     exactly when ``gain_p < 1 - confidence``. ``gain_p_maxt`` and ``gain_band`` use the
