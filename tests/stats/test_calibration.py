@@ -250,7 +250,9 @@ def test_ci_covers_the_true_gain(calibration_seed, name):
     """
     rate, se, runs, n_nan = _measure(name, calibration_seed)
     assert n_nan == 0
-    assert abs(rate - 0.95) <= 0.02, f"{name}: coverage {rate:.4f} (MC SE {se:.4f}, {runs} runs)"
+    # the bound is the issue's, inclusive; 1e-9 only absorbs float rounding of |0.97 - 0.95| (measured
+    # at seed 0: 0.950 ungrouped, 0.970 with 40 and 0.954 with 10 unequal groups, 1000 runs each)
+    assert abs(rate - 0.95) <= 0.02 + 1e-9, f"{name}: coverage {rate:.4f} (MC SE {se:.4f}, {runs} runs)"
 
 
 @pytest.mark.slow
