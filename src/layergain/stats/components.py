@@ -410,8 +410,8 @@ def infer(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two-sided p-values (k,) and intervals (k, 2) from :func:`pivot_draws`; NaN where not calibrated.
 
-    p is the share of draws with :math:`|D| \\ge |\\hat\theta|` (at least 1/B: the resolution of B
-    draws); the interval is :math:`\\hat\theta \\pm h` with h the order statistic of :math:`|D|`
+    p is the share of draws with :math:`|D| \\ge |\\hat\\theta|` (at least 1/B: the resolution of B
+    draws); the interval is :math:`\\hat\\theta \\pm h` with h the order statistic of :math:`|D|`
     chosen so that 0 lies outside it exactly when p < 1 - confidence.
     """
     k = contrasts.estimate.shape[0]
