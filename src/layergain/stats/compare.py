@@ -282,10 +282,10 @@ class SetComparison:
 
 
 def _contrast_inference(model, alpha, spread, n_draws, confidence, rng):
-    contrasts = C.evaluate(model, alpha, -alpha, pretrained_spread=spread)
-    draws = C.pivot_draws(contrasts, n_draws, rng)
-    p, ci = C.infer(contrasts, draws, confidence=confidence)
-    return contrasts, draws, p, ci
+    """Inference on contrasts of gains (beta = -alpha)."""
+    return C.contrast_inference(
+        model, alpha, -alpha, pretrained_spread=spread, n_draws=n_draws, confidence=confidence, rng=rng
+    )
 
 
 def _family_maxt(contrasts, draws, p, members: np.ndarray) -> np.ndarray:

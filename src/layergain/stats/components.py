@@ -64,6 +64,7 @@ __all__ = [
     "Contrasts",
     "CrossedDesign",
     "Sample",
+    "contrast_inference",
     "covariance",
     "design",
     "evaluate",
@@ -427,6 +428,17 @@ def infer(
     half = _order_statistic(absd, confidence)
     ci[ok] = np.stack([est - half, est + half], axis=-1)
     return p, ci
+
+
+def contrast_inference(
+    model: CrossedDesign, alpha: np.ndarray, beta: np.ndarray, *, pretrained_spread: bool, n_draws: int,
+    confidence: float, rng: np.random.Generator,
+) -> tuple[Contrasts, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`evaluate`, :func:`pivot_draws` and :func:`infer` in one: (contrasts, draws, p, interval)."""
+    contrasts = evaluate(model, alpha, beta, pretrained_spread=pretrained_spread)
+    draws = pivot_draws(contrasts, n_draws, rng)
+    p, ci = infer(contrasts, draws, confidence=confidence)
+    return contrasts, draws, p, ci
 
 
 def joint(

@@ -45,9 +45,9 @@ def _unit_eye(n_layers: int) -> np.ndarray:
 
 
 def _inference(model, alpha, beta, spread, n_draws, confidence, rng, joint=False):
-    contrasts = C.evaluate(model, alpha, beta, pretrained_spread=spread)
-    draws = C.pivot_draws(contrasts, n_draws, rng)
-    p, ci = C.infer(contrasts, draws, confidence=confidence)
+    contrasts, draws, p, ci = C.contrast_inference(
+        model, alpha, beta, pretrained_spread=spread, n_draws=n_draws, confidence=confidence, rng=rng
+    )
     out = {"c": contrasts, "p": p, "ci": ci}
     if joint:
         out["p_maxt"], out["band"] = C.joint(contrasts, draws, p, confidence=confidence)
