@@ -95,7 +95,8 @@ def _add(p: argparse.ArgumentParser, cls: type, *names: str) -> None:
         if spec.kind == "flag":
             p.add_argument(flag, action="store_true", help=spec.help)
             continue
-        kw: dict = {"default": default, "metavar": spec.metavar, "choices": spec.choices}
+        # a list's items are checked by the config's validate (argparse would compare the whole list)
+        kw: dict = {"default": default, "metavar": spec.metavar, "choices": None if spec.kind == "list" else spec.choices}
         kw["type"] = {"int": _int_at_least(spec.minimum), "float": float, "list": _comma_list}.get(spec.kind, str)
         shown = f" (default {default})" if default is not None else ""
         p.add_argument(flag, help=spec.help + shown, **kw)
@@ -112,11 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
-    _add(run, RunConfig, *_DATA, *_MODEL, "out", "seeds", "folds", "repeats", "image_size", "pooling", "draws", "margin",
+    _add(run, RunConfig, *_DATA, *_MODEL, "out", "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
+         "margin",
          "target", "confidence", "probe_c", "seed", "cache", *_COMPUTE, "quiet")
 
     ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
-    _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "pooling", "seed", "cache", *_COMPUTE, "quiet")
+    _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "readout", "baseline", "seed", "cache", *_COMPUTE,
+         "quiet")
 
     cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folder or its results.nc")
@@ -135,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(st, StatsConfig, "draws", "margin", "confidence", "target")
     _add(st, RunConfig, "quiet")
 
-    layers = sub.add_parser("layers", help="list a model's probe layers (depth, width, parameters)")
-    _add(layers, RunConfig, *_MODEL)
+    layers = sub.add_parser("layers", help="list a model's probe layers (depth, layout, width per readout, parameters)")
+    _add(layers, RunConfig, *_MODEL, "readout")
     layers.add_argument("--all", action="store_true", help="list every module name instead")
     return parser
 
@@ -160,7 +163,10 @@ def _cmd_run(args) -> int:
 
     output = run(_config(args), log=_log(args.quiet))
     if not args.quiet:
-        print(f"report: {output.out / 'report.html'}  ({output.timings['total']:.0f} s)")
+        for name, part in output.runs.items():
+            print(f"report {name}: {part.out / 'report.html'}")
+        print(f"report: {output.out / 'report.html'}  ({output.timings['total']:.0f} s)" if not output.runs
+              else f"{len(output.runs)} configurations in {output.out}  ({output.timings['total']:.0f} s)")
     return 0
 
 
@@ -207,6 +213,7 @@ def _cmd_report(args) -> int:
 
 def _cmd_layers(args) -> int:
     from layergain.models import load_backbone
+    from layergain.models.readouts import parse_readouts
 
     backbone = load_backbone(args.model, weights=None, seed=0, layers=args.layers)
     if args.all:
@@ -214,9 +221,19 @@ def _cmd_layers(args) -> int:
             if name:
                 print(f"{name}\t{type(module).__name__}")
         return 0
-    print(f"{'layer':<14}{'module':<14}{'depth':>6}{'rel. depth':>11}{'width':>7}{'params to layer':>17}")
-    for layer in backbone.layers:
-        print(f"{layer.name:<14}{layer.module:<14}{layer.depth:>6}{layer.relative_depth:>11.3f}{layer.width:>7}{layer.params_to_layer:>17,}")
+    layers = backbone.layers
+    readouts = [r.name for r in parse_readouts(args.readout or [backbone.default_readout], "readout")]
+    for layer in layers:  # a readout that cannot read a layer: its error names the layer
+        for r in readouts:
+            layer.check_readout(r)
+    rows = [["layer", "module", "depth", "rel. depth", "layout", *(f"width {r}" for r in readouts), "params to layer"]]
+    rows += [[layer.name, layer.module, str(layer.depth), f"{layer.relative_depth:.3f}",
+              layer.layout + (f"+{layer.prefix_tokens}" if layer.prefix_tokens else ""),
+              *(str(layer.width_for(r)) for r in readouts), f"{layer.params_to_layer:,}"] for layer in layers]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) if k < 2 or k == 4 else cell.rjust(w)
+                        for k, (cell, w) in enumerate(zip(row, widths))).rstrip())
     return 0
 
 

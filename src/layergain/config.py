@@ -5,8 +5,8 @@ Each setting is a dataclass field whose metadata holds a :class:`Setting` (help,
 minimum, interval); :meth:`validate` checks them and :mod:`layergain.cli` builds its options from
 them, so a default or a limit is written here and nowhere else. The run's random streams are
 derived here too (:func:`streams`). Nothing here imports torch, numpy or another stage at import time: the choices that
-stages define (:data:`ENGINES`, :data:`POOLINGS`, :data:`DEFAULT_MODEL`) are spelled here and a
-test checks they agree with the stages.
+stages define (:data:`ENGINES`, :data:`READOUTS`, :data:`BASELINES`, :data:`DEFAULT_MODEL`) are
+spelled here and a test checks they agree with the stages.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from layergain.errors import InputTypeError, InputValueError
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_OUT",
+    "BASELINES",
     "ENGINES",
-    "POOLINGS",
+    "READOUTS",
     "STREAMS",
     "TARGETS",
     "CompareConfig",
@@ -39,8 +40,11 @@ __all__ = [
 DEFAULT_MODEL = "efficientnet_lite0"
 #: Feature extraction engines (``layergain.features.extract.ENGINES``), the default first.
 ENGINES: tuple[str, ...] = ("folded", "traced", "eager")
-#: Pooling of a feature map (``layergain.features.POOLINGS``), the default first.
-POOLINGS: tuple[str, ...] = ("avg", "max", "avgmax")
+#: Readouts of a probe layer (``layergain.models.readouts.READOUTS``): feature maps first, avg the
+#: CNNs' default; ``gem``, ``grid`` and ``cov`` take a parameter as ``gem:P``, ``grid:K``, ``cov:M``.
+READOUTS: tuple[str, ...] = ("avg", "max", "avgmax", "gem", "grid", "cov", "cls", "mean", "cls+mean")
+#: Random baselines (``layergain.models.baselines.BASELINES``), the default first.
+BASELINES: tuple[str, ...] = ("default", "bn-recalibrated", "permuted", "matched")
 #: The gain's population: pretraining vs the random-init distribution (the pretrained network one
 #: draw of it), or this pretrained network (``pretrained`` of :func:`layergain.stats.gain_statistics`).
 TARGETS: tuple[str, ...] = ("draw", "fixed")
@@ -86,6 +90,9 @@ class Setting:
 
         if value is None:
             return
+        if self.kind == "list":
+            _check_list(value, name, self.choices)
+            return
         if self.choices is not None:
             check_choice(value, name, self.choices)
         if self.kind == "int":
@@ -101,6 +108,22 @@ class Setting:
                     raise InputValueError(f"`{name}` must lie in {interval}{self.note}, got {value}.")
             if self.above is not None and not value > self.above:
                 raise InputValueError(f"`{name}` must be > {self.above:g}{self.note}, got {value}.")
+
+
+def _check_list(value: Any, name: str, choices: tuple[str, ...] | None) -> None:
+    """A list setting: a non-empty list of distinct strings, each one of ``choices`` (if any) up to a
+    parameter after ``:`` (``grid:3``; the stage that reads it checks the parameter)."""
+    from layergain.validation import check_choice
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InputTypeError(f"`{name}` must be a list of names, got {type(value).__name__} {value!r}.")
+    if not value or not all(isinstance(v, str) and v for v in value):
+        raise InputValueError(f"`{name}` must be a non-empty list of non-empty names, got {list(value)!r}.")
+    repeated = sorted({v for v in value if list(value).count(v) > 1})
+    if repeated:
+        raise InputValueError(f"`{name}` names {', '.join(map(repr, repeated))} more than once; give each once.")
+    for v in value if choices is not None else ():
+        check_choice(v.partition(":")[0], name, choices)
 
 
 def setting(default: Any = None, help: str = "", **kw: Any) -> Any:
@@ -160,8 +183,15 @@ class RunConfig:
         A stratified random subset of at most this many images per class (at least 2).
     image_size : int, default=224
         Images are resized to ``image_size`` × ``image_size`` px; at least 32.
-    pooling : {"avg", "max", "avgmax"}, default="avg"
-        Pooling of each probe layer's feature map.
+    readout : list of str, default=None
+        Readouts of each probe layer (:data:`READOUTS`; ``grid:3``, ``cov:32`` with a parameter);
+        None for the backbone's default (``avg`` for CNNs, the model's ``cls`` or ``mean`` for
+        transformers). Several readouts come from one forward pass per network, and each is a
+        configuration of its own (see ``baseline``).
+    baseline : list of str, default=None
+        Random baselines (:data:`BASELINES`); None for ``default``. A run with several readouts
+        or baselines writes one result per configuration (readout × baseline) into
+        ``out/<readout>_<baseline>/`` and their paired comparison into ``out/configurations/``.
     draws : int, default=20000
         Monte Carlo draws of the statistics' reference distributions; at least 1000.
     margin : float, default=0.02
@@ -221,7 +251,15 @@ class RunConfig:
     max_per_class: int | None = setting(None, "stratified random subset of N images per class", kind="int",
                                         minimum=2, metavar="N")
     image_size: int = setting(224, "images are resized to PX×PX", kind="int", minimum=32, metavar="PX")
-    pooling: str = setting(POOLINGS[0], "feature-map pooling", choices=POOLINGS)
+    readout: list[str] | None = setting(  # noqa: RUF009 (a field with metadata; the default is None)
+        None, "readouts of each layer, one configuration each, from one forward pass: avg, max, avgmax, gem[:P], "
+        "grid[:K], cov[:M] for feature maps, cls, mean, cls+mean for tokens (default: avg for CNNs, the model's "
+        "own for transformers)", kind="list", metavar="R,…", choices=READOUTS,
+    )
+    baseline: list[str] | None = setting(  # noqa: RUF009
+        None, "random baselines, one configuration each: " + ", ".join(BASELINES) + " (default: default)",
+        kind="list", metavar="B,…", choices=BASELINES,
+    )
     draws: int = setting(20000, _DRAWS_HELP, kind="int", minimum=1000, metavar="B")
     margin: float = setting(0.02, "sweet spot: accuracy margin of 'as good as the best layer'", kind="float",
                             between=(0, 1), note=" (an accuracy difference)", metavar="D")

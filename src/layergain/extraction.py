@@ -15,29 +15,61 @@ from dataclasses import dataclass
 from typing import Any
 
 from layergain import schema as S
+from layergain.config import BASELINES
 from layergain.features import FeatureCache, FeatureStore, extract_features, torch_threads
 from layergain.features.extract import Extraction
 from layergain.models import load_backbone
 
-__all__ = ["StudyNetworks", "extract_study", "extraction_threads"]
+__all__ = ["StudyNetworks", "extract_study", "extraction_threads", "study_baselines", "study_readouts"]
 
 
 @dataclass(frozen=True)
 class StudyNetworks:
     """The networks of a study and where their features are.
 
-    ``inits``: names, the pretrained network first; ``seeds``: their seeds (-1 for the pretrained
-    one); ``store`` reads their cached features; ``layers``: the probe layers; ``weights``: the
-    pretrained weights' ``weights_source``, ``weights_sha256`` and the input ``mean``, ``std``;
-    ``engines``: the extraction engine that ran, per init.
+    ``inits``: the init names of one configuration, the pretrained network first; ``seeds``:
+    their seeds (-1 for the pretrained one); ``stores``: per configuration (readout, baseline) the
+    :class:`FeatureStore` that reads its networks' cached features under those init names;
+    ``readouts`` and ``baselines``: the canonical names, in the order asked; ``layers``: the
+    probe layers; ``weights``: the pretrained weights' ``weights_source``, ``weights_sha256`` and
+    the input ``mean``, ``std``; ``engines``: the extraction engine that ran, per network
+    (``pretrained``, ``<baseline>/random-<seed>``).
     """
 
     inits: list[str]
     seeds: list[int]
-    store: FeatureStore
+    stores: dict[tuple[str, str], FeatureStore]
+    readouts: tuple[str, ...]
+    baselines: tuple[str, ...]
     layers: list
     weights: dict[str, Any]
     engines: dict[str, str]
+
+    @property
+    def store(self) -> FeatureStore:
+        """The store of the first configuration (the only one of a run with one readout and baseline)."""
+        return self.stores[(self.readouts[0], self.baselines[0])]
+
+    def engines_of(self, baseline: str) -> dict[str, str]:
+        """The engine per init name of the networks of one baseline (and the pretrained one)."""
+        return {init: self.engines[_network_name(init, baseline)] for init in self.inits}
+
+
+def _network_name(init: str, baseline: str) -> str:
+    return init if init == S.PRETRAINED else f"{baseline}/{init}"
+
+
+def study_readouts(config: Any, backbone: Any) -> tuple[str, ...]:
+    """The canonical readout names of a run: ``config.readout``, else the backbone's default; each
+    checked against every probe layer (an error names the layer a readout cannot read)."""
+    from layergain.features import resolve_readouts
+
+    return tuple(r.name for r in resolve_readouts(backbone, config.readout or None))
+
+
+def study_baselines(config: Any) -> tuple[str, ...]:
+    """The random baselines of a run: ``config.baseline``, else ``("default",)``."""
+    return tuple(config.baseline or (BASELINES[0],))
 
 
 def extraction_threads(config: Any) -> int:
@@ -47,55 +79,82 @@ def extraction_threads(config: Any) -> int:
 
 def extract_study(config: Any, image_set: Any, cache: FeatureCache, ex: Any,
                   log: Callable[[str], None] = lambda message: None) -> StudyNetworks:
-    """Cache the features of the pretrained network and of random seeds ``0 .. config.seeds - 1``.
+    """Cache the features of the pretrained network and of random seeds ``0 .. config.seeds - 1``
+    of every baseline, every readout of a network from its one forward pass.
 
     Parameters
     ----------
     config : RunConfig
-        Its model, weights, layers and extraction settings are used.
+        Its model, weights, layers, readouts, baselines and extraction settings are used.
     image_set : ImageSet
     cache : FeatureCache
     ex : Executor
-        Where the work units run (:func:`layergain.parallel.executor`).
+        Where the work units run (:func:`layergain.parallel.executor`), one per network.
     log : callable, default=no messages
         One line per network.
     """
-    plan = [(S.PRETRAINED, None)] + [(S.random_init_name(s), s) for s in range(config.seeds)]
     pretrained = load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers)
+    readouts = study_readouts(config, pretrained)
+    baselines = study_baselines(config)
+    plan = [(S.PRETRAINED, None, None)] + [
+        (_network_name(S.random_init_name(s), b), b, s) for b in baselines for s in range(config.seeds)
+    ]
     root = str(cache.root)
     if ex.kind == "local":
-        done = [_extract_one(config, image_set, root, seed, pretrained if seed is None else None) for _, seed in plan]
+        done = [_extract_one(config, image_set, root, readouts, baseline, seed, pretrained if seed is None else None)
+                for _, baseline, seed in plan]
     else:
         from joblib import Parallel, delayed
 
-        done = Parallel(n_jobs=ex.n_jobs)(delayed(_extract_one)(config, image_set, root, seed) for _, seed in plan)
+        done = Parallel(n_jobs=ex.n_jobs)(
+            delayed(_extract_one)(config, image_set, root, readouts, baseline, seed) for _, baseline, seed in plan
+        )
     keys, engines = {}, {}
-    for (init, _), (extraction, seconds) in zip(plan, done):
-        keys[init], engines[init] = extraction.key, extraction.engine
-        log(f"features {init}: {seconds:.1f} s ({extraction.engine})")
-    store = FeatureStore(root, keys, tuple(image_set.sha256), tuple(layer.name for layer in pretrained.layers))
+    for (network, _, _), (extraction, seconds) in zip(plan, done):
+        keys[network], engines[network] = extraction.keys, extraction.engine
+        log(f"features {network}: {seconds:.1f} s ({extraction.engine}; {', '.join(extraction.readouts)})")
+    inits = [S.PRETRAINED] + [S.random_init_name(s) for s in range(config.seeds)]
+    names = tuple(layer.name for layer in pretrained.layers)
+    stores = {
+        (r, b): FeatureStore(root, {init: keys[_network_name(init, b)][r] for init in inits},
+                             tuple(image_set.sha256), names)
+        for r in readouts for b in baselines
+    }
     weights = {k: getattr(pretrained, k) for k in ("weights_source", "weights_sha256", "mean", "std")}
-    return StudyNetworks(
-        [init for init, _ in plan], [-1 if s is None else s for _, s in plan], store, pretrained.layers, weights,
-        engines,
-    )
+    return StudyNetworks(inits, [-1] + list(range(config.seeds)), stores, readouts, baselines, pretrained.layers,
+                         weights, engines)
 
 
-def _extract_one(config: Any, image_set: Any, cache_root: str, seed: int | None, backbone=None):
-    """One work unit: build the network (pretrained if ``seed`` is None) and cache its features.
+def _extract_one(config: Any, image_set: Any, cache_root: str, readouts: tuple[str, ...], baseline: str | None,
+                 seed: int | None, backbone=None):
+    """One work unit: build the network (pretrained if ``seed`` is None, else the random one of
+    ``baseline`` and ``seed``) and cache every readout of its features from one forward pass.
 
-    Returns the :class:`~layergain.features.extract.Extraction` (engine and cache key; the features
-    stay on disk) and the seconds it took.
+    Returns the :class:`~layergain.features.extract.Extraction` (engine and cache keys; the
+    features stay on disk) and the seconds it took.
     """
     t = time.perf_counter()
-    if backbone is None:
-        weights = (config.weights or "pretrained") if seed is None else None
-        backbone = load_backbone(config.model, weights=weights, seed=seed, layers=config.layers)
     # The same thread count everywhere: fused (traced) kernels round differently with other counts.
     with torch_threads(extraction_threads(config)):
+        if backbone is None:
+            backbone = _network(config, image_set, baseline, seed)
         extraction: Extraction = extract_features(
-            backbone, image_set, image_size=config.image_size, pooling=config.pooling, batch_size=config.batch_size,
+            backbone, image_set, image_size=config.image_size, readouts=list(readouts), batch_size=config.batch_size,
             device=config.device, cache=FeatureCache(cache_root), progress=config.progress, collect=False,
             engine=config.engine,
         )
     return extraction, time.perf_counter() - t
+
+
+def _network(config: Any, image_set: Any, baseline: str | None, seed: int | None):
+    """The pretrained network (``seed`` None), or the random network of ``baseline`` with ``seed``."""
+    if seed is None:
+        return load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers)
+    if baseline == BASELINES[0]:
+        return load_backbone(config.model, weights=None, seed=seed, layers=config.layers)
+    from layergain.models.baselines import baseline_backbone
+
+    return baseline_backbone(
+        config.model, baseline, seed, weights=config.weights or "pretrained", layers=config.layers,
+        images=image_set, image_size=config.image_size, batch_size=config.batch_size, device=config.device,
+    )

@@ -49,12 +49,17 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 
 @dataclass
 class RunOutput:
-    """Where a run wrote its files, and its results (as read back from the results file)."""
+    """Where a run wrote its files, and its results (as read back from the results file).
+
+    A run of several configurations (readouts × baselines) has one :class:`RunOutput` per
+    configuration in ``runs`` (by :func:`configuration_name`); ``results`` is then the first's.
+    """
 
     out: Path
     results: xr.Dataset
     files: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, RunOutput] = field(default_factory=dict)
 
 
 def run(config: RunConfig, log: Log | None = None) -> RunOutput:
@@ -110,11 +115,51 @@ def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, 
             seed=np.random.default_rng(streams["folds"]),
         )
         nets = extract_study(config, image_set, cache, ex, log)
+    grid = [(r, b) for r in nets.readouts for b in nets.baselines]
+    computed = {}
+    for readout, baseline in grid:
+        if len(grid) > 1:
+            log(f"configuration {configuration_name(readout, baseline)}")
+        computed[(readout, baseline)] = _configuration(
+            config, image_set, card, nets, readout, baseline, folds, streams, ex, dict(timings), log
+        )
+    # Everything is computed before anything is written: an error above leaves ``out`` as it was.
+    if len(grid) == 1:
+        files, written = _publish(out, computed[grid[0]], "run", log)
+        timings["total"] = time.perf_counter() - t0
+        return RunOutput(out=out, results=written, files=files, timings=timings)
+    runs = {}
+    for (readout, baseline), results in computed.items():
+        name = configuration_name(readout, baseline)
+        files, written = _publish(out / name, results, "run", log)
+        runs[name] = RunOutput(out=out / name, results=written, files=files, timings=json_timings(written))
+    timings["total"] = time.perf_counter() - t0
+    first = next(iter(runs.values()))
+    return RunOutput(out=out, results=first.results, files=[f for r in runs.values() for f in r.files],
+                     timings=timings, runs=runs)
+
+
+def configuration_name(readout: str, baseline: str) -> str:
+    """The folder of one configuration of a run with several: ``<readout>_<baseline>`` (``grid-3_default``)."""
+    return f"{readout.replace(':', '-')}_{baseline}"
+
+
+def json_timings(results: xr.Dataset) -> dict[str, float]:
+    """Seconds per stage as recorded in a results file's attrs."""
+    from layergain.results.io import decode_attr
+
+    return dict(decode_attr(results.attrs.get("timings_s", "{}")) or {})
+
+
+def _configuration(config, image_set, card, nets, readout: str, baseline: str, folds, streams, ex: Executor,
+                   timings: dict[str, float], log: Log) -> xr.Dataset:
+    """Probes, similarity and statistics of one configuration (readout, baseline): its results."""
+    store = nets.stores[(readout, baseline)]
     n_classes = len(image_set.class_names)
     with torch_threads(1):  # numpy/scikit-learn from here on; idle torch workers slow them down
         with _timed(timings, "probes"):
             probes = probe_study(
-                nets.store, nets.inits, [layer.name for layer in nets.layers], image_set.labels, folds, n_classes,
+                store, nets.inits, [layer.name for layer in nets.layers], image_set.labels, folds, n_classes,
                 settings=ProbeSettings(C=config.probe_c), n_jobs=ex.n_jobs, progress=config.progress,
             )
             log(f"probes: {len(nets.inits) * len(nets.layers) * folds.shape[0] * config.folds} fits, "
@@ -123,24 +168,22 @@ def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, 
                 inits=nets.inits, seeds=nets.seeds, layers=nets.layers, relpaths=image_set.relpaths,
                 labels=image_set.labels, class_names=image_set.class_names, groups=image_set.groups,
                 sha256=image_set.sha256, folds=folds, prediction=probes.prediction, probability=probes.probability,
-                metrics=classification_metrics(probes.prediction, image_set.labels, n_classes),
+                metrics=classification_metrics(probes.prediction, image_set.labels, n_classes), readout=readout,
             )
         with _timed(timings, "similarity"):
-            similarity = study_similarity(nets.store, nets.inits, log=log)
+            similarity = study_similarity(store, nets.inits, log=log)
     with _timed(timings, "statistics"):
         stats = run_statistics(
             run_outcomes(probe_ds), confidence=config.confidence, margin=config.margin, draws=config.draws,
             target=config.target, seed=streams["statistics"],
         )
-
     results = run_dataset(probe_ds, stats, similarity, nets.inits)
     results.attrs = run_attrs(
-        config, image_set, card, **nets.weights, engines=nets.engines, extraction_threads=extraction_threads(config),
-        probe=probes.settings, not_converged=probes.not_converged, seeds=nets.seeds[1:], timings=timings,
+        config, image_set, card, **nets.weights, engines=nets.engines_of(baseline),
+        extraction_threads=extraction_threads(config), probe=probes.settings, not_converged=probes.not_converged,
+        seeds=nets.seeds[1:], timings=timings, readout=readout, baseline=baseline,
     )
-    files, written = _publish(out, results, "run", log)
-    timings["total"] = time.perf_counter() - t0
-    return RunOutput(out=out, results=written, files=files, timings=timings)
+    return results
 
 
 def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:

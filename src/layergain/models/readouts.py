@@ -101,6 +101,7 @@ __all__ = [
     "TOKEN_READOUTS",
     "Layout",
     "Readout",
+    "describe_readout",
     "parse_readout",
     "parse_readouts",
 ]
@@ -226,3 +227,22 @@ def parse_readouts(specs: str | Readout | Iterable[str | Readout], argument: str
         readout = parse_readout(item, argument)
         out.setdefault(readout.name, readout)
     return tuple(out.values())
+
+
+def describe_readout(spec: str | Readout) -> str:
+    """What a readout computes, in one phrase a Methods section can quote."""
+    r = parse_readout(spec)
+    k = r.param
+    return {
+        "avg": "global average pooling per channel",
+        "max": "global max pooling per channel",
+        "avgmax": "global average and max pooling per channel, concatenated",
+        "gem": f"generalised-mean (GeM) pooling per channel with p = {k} of the map clamped at {GEM_EPS:g}",
+        "grid": f"average pooling over a {k} × {k} grid of cells, concatenated cell by cell",
+        "cov": (f"the channel covariance over spatial positions (upper triangle with the diagonal), layers of "
+                f"more than {k} channels first projected onto a fixed random {k}-dimensional subspace "
+                f"(orthonormal, seed {COV_SEED})"),
+        "cls": "the class token",
+        "mean": "the mean of the patch tokens (class, register and distillation tokens excluded)",
+        "cls+mean": "the class token and the mean of the patch tokens, concatenated",
+    }[r.kind]

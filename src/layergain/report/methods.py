@@ -57,9 +57,8 @@ def run_methods(s: RunSummary) -> list[str]:
         f"`{a.get('backbone')}` was used with ImageNet-pretrained weights ({weights}; SHA-256 `{sha}`) and, "
         "as the "
         f"baseline, {len(seeds)} copies with random weights (seeds {', '.join(map(str, seeds))}; "
-        f"{a.get('random_init', '')}). Features were taken at {len(s.layers)} probe layers, from `{first}` "
-        "to "
-        f"`{last}`, and pooled per channel ({_pooling(a.get('pooling'))})."
+        f"{_baseline(a)}{a.get('random_init', '')}). Features were taken at {len(s.layers)} probe layers, from "
+        f"`{first}` to `{last}`, and read out by {_readout(a)}."
     )
     p2 = (
         f"**Probes and gain.** For every network and layer a linear probe ({a.get('probe', '')}) was trained "
@@ -151,12 +150,20 @@ def _fmt_list(value) -> str:
     return "(" + ", ".join(f"{float(v):g}" for v in np.atleast_1d(value)) + ")"
 
 
-def _pooling(pooling) -> str:
+def _readout(a: dict) -> str:
+    """The readout of a run: its recorded description (``readout``), or the pooling of older files."""
+    if a.get("readout_description"):
+        return f"{a['readout_description']} (readout `{a.get('readout')}`)"
     return {
-        "avg": "global average pooling",
-        "max": "global max pooling",
-        "avgmax": "global average and max pooling, concatenated",
-    }.get(str(pooling), str(pooling))
+        "avg": "global average pooling per channel",
+        "max": "global max pooling per channel",
+        "avgmax": "global average and max pooling per channel, concatenated",
+    }.get(str(a.get("pooling")), str(a.get("pooling")))
+
+
+def _baseline(a: dict) -> str:
+    baseline = a.get("baseline")
+    return f"random baseline `{baseline}`: " if baseline else ""
 
 
 # --------------------------------------------------------------------------- comparison

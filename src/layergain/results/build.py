@@ -35,11 +35,13 @@ def probe_dataset(
     prediction: np.ndarray,
     probability: np.ndarray,
     metrics: dict[str, np.ndarray],
+    readout: str | None = None,
 ) -> xr.Dataset:
     """Predictions, folds and accuracies with the coordinates of the README's "Results schema".
 
     ``prediction`` has shape (init, layer, repeat, image), ``probability`` (init, layer, repeat,
-    image, class), each metric (init, layer).
+    image, class), each metric (init, layer). ``width`` is each layer's width under ``readout``
+    (None: the layer's default readout).
     """
     n_images = len(relpaths)
     coords = {
@@ -50,7 +52,8 @@ def probe_dataset(
         "module": (S.LAYER, [layer.module for layer in layers]),
         "depth": (S.LAYER, np.array([layer.depth for layer in layers], dtype=np.int64)),
         "relative_depth": (S.LAYER, np.array([layer.relative_depth for layer in layers])),
-        "width": (S.LAYER, np.array([layer.width for layer in layers], dtype=np.int64)),
+        "width": (S.LAYER, np.array([layer.width if readout is None else layer.width_for(readout)
+                                     for layer in layers], dtype=np.int64)),
         "params_to_layer": (S.LAYER, np.array([layer.params_to_layer for layer in layers], dtype=np.int64)),
         S.IMAGE: (S.IMAGE, np.arange(n_images, dtype=np.int64)),
         "label": (S.IMAGE, np.asarray(labels, dtype=np.int64)),

@@ -40,6 +40,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def describe_readout(readout: str) -> str:
+    """One phrase of what ``readout`` computes (for the attrs and the report's Methods)."""
+    from layergain.models.readouts import describe_readout as describe
+
+    return describe(readout)
+
+
+def describe_baseline(baseline: str) -> str:
+    """One phrase of what the random networks of ``baseline`` are (for the attrs and the Methods)."""
+    if baseline == "default":
+        return "architecture's default initialisation under torch.manual_seed(seed)"
+    from layergain.models.baselines import describe_baseline as describe
+
+    return describe(baseline)
+
+
 def _engine_attr(engines: Mapping[str, str]) -> str:
     """The extraction engine that ran: one name, or per network where a faster one fell back to eager."""
     names = set(engines.values())
@@ -61,8 +77,10 @@ def run_attrs(
     not_converged: int,
     seeds: Sequence[int],
     timings: Mapping[str, float],
+    readout: str = "avg",
+    baseline: str = "default",
 ) -> dict[str, Any]:
-    """The attrs of one run's results.
+    """The attrs of one run's results (one configuration: one readout, one random baseline).
 
     Parameters
     ----------
@@ -116,7 +134,8 @@ def run_attrs(
         "input_std": list(std),
         "image_size": config.image_size,
         "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
-        "pooling": config.pooling,
+        "readout": readout,
+        "readout_description": describe_readout(readout),
         "feature_engine": _engine_attr(engines),
         "extraction_threads": extraction_threads,
         "probe": probe.describe(),
@@ -126,7 +145,8 @@ def run_attrs(
         "repeats": config.repeats,
         "cv": ("StratifiedGroupKFold" if image_set.groups is not None else "StratifiedKFold") + ", shuffled",
         "seeds": list(seeds),
-        "random_init": "architecture's default initialisation under torch.manual_seed(seed)",
+        "baseline": baseline,
+        "random_init": describe_baseline(baseline),
         "seed": config.seed,
         "n_draws": config.draws,
         "margin": config.margin,
