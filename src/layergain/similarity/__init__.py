@@ -19,7 +19,9 @@ from __future__ import annotations
 from layergain.similarity.bootstrap import bootstrap_cka
 from layergain.similarity.cca import canonical_correlations, cca, pwcca, svcca
 from layergain.similarity.cka import debiased_cka, linear_cka, rbf_cka
+from layergain.similarity.inference import similarity_difference, study_similarity_inference
 from layergain.similarity.matrix import cka_matrix
+from layergain.similarity.measures import angular_shape_distance, mutual_knn_alignment, procrustes_distance, rsa
 from layergain.similarity.streaming import StreamingCKA, StreamingCKAMatrix
 from layergain.similarity.study import MEASURES, PAIR_SEPARATOR, layer_similarity, study_similarity
 
