@@ -285,6 +285,7 @@ def nleep(
        evaluate transferability of learned representations. ICML.
     """
     from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
 
     x, y, counts = check_features_labels(features, labels, "nleep")
     variance = check_probability(variance, "variance", open_interval=False)
@@ -300,7 +301,7 @@ def nleep(
             f"than components, got {n}."
         )
     z = pca_scores(x - x.mean(axis=0), float(variance) if variance < 1 else x.shape[1])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):  # small fits: threads only cost here
         warnings.simplefilter("ignore")  # ConvergenceWarning: the posteriors are used as they are
         theta = GaussianMixture(n_components=v, covariance_type="full", random_state=seed).fit(z).predict_proba(z)
     joint = np.zeros((n_classes, v))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from scipy.stats import kendalltau
+from threadpoolctl import threadpool_limits
 
 from layergain import schema as S
 from layergain.errors import InputValueError, LayergainError
@@ -88,6 +89,19 @@ def study_transferability(
     streams = rng.spawn(len(inits) * len(layers))
     values = {e: np.full((len(inits), len(layers)), np.nan) for e in ESTIMATORS}
     reasons: dict[str, dict[str, dict[str, str]]] = {e: {} for e in ESTIMATORS}
+    with threadpool_limits(1):  # small problems: threaded BLAS only costs (as in the probe stage)
+        _fill(store, inits, layers, labels, folds, streams, values, reasons)
+    ds = xr.Dataset(coords={S.INIT: inits, S.LAYER: layers})
+    for name in ESTIMATORS:
+        ds[name] = ((S.INIT, S.LAYER), values[name])
+        ds[name].attrs = {"long_name": name.replace("_", " "), "method": _METHODS[name], "nan_reason": reasons[name]}
+    ds.attrs["transferability_estimators"] = list(ESTIMATORS)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        ds.attrs["transferability_seed"] = int(seed)
+    return ds
+
+
+def _fill(store, inits, layers, labels, folds, streams, values, reasons) -> None:
     for i, init in enumerate(inits):
         for j, layer in enumerate(layers):
             x = store.layer(init, layer)
@@ -97,14 +111,6 @@ def study_transferability(
                     values[name][i, j] = fn(x)
                 except LayergainError as err:
                     reasons[name].setdefault(layer, {})[init] = str(err)
-    ds = xr.Dataset(coords={S.INIT: inits, S.LAYER: layers})
-    for name in ESTIMATORS:
-        ds[name] = ((S.INIT, S.LAYER), values[name])
-        ds[name].attrs = {"long_name": name.replace("_", " "), "method": _METHODS[name], "nan_reason": reasons[name]}
-    ds.attrs["transferability_estimators"] = list(ESTIMATORS)
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        ds.attrs["transferability_seed"] = int(seed)
-    return ds
 
 
 def tau_table(
