@@ -17,14 +17,14 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "layergain"
 
 #: The stages in data-flow order; a module may import its own stage and the ones before it.
-#: Stages of one floor (probes, similarity) do not import each other.
+#: Stages of one floor (probes, similarity, transferability) do not import each other.
 FLOORS: list[tuple[str, ...]] = [
     ("errors", "validation", "schema", "config", "parallel", "_interrupt", "_files", "__init__"),  # ground floor
     ("data",),
     ("models",),
     ("features", "extraction"),  # extraction.py: the features of a study's networks (belongs in features/)
-    ("probes", "similarity"),
-    ("stats",),
+    ("probes", "similarity", "transferability"),
+    ("stats", "leakage"),  # leakage: duplicates and the order check, which runs probes
     ("results",),
     ("report",),
     ("pipeline",),

@@ -103,7 +103,7 @@ def _add(p: argparse.ArgumentParser, cls: type, *names: str) -> None:
 
 
 _DATA = ("data", "group_column", "max_per_class", "data_card", "skip_bad_images")
-_MODEL = ("model", "weights", "layers")
+_MODEL = ("model", "model_kwargs", "weights", "layers")
 _COMPUTE = ("batch_size", "device", "engine", "threads", "jobs", "workers", "scheduler")
 
 
@@ -113,13 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
-    _add(run, RunConfig, *_DATA, *_MODEL, "out", "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
+    _add(run, RunConfig, *_DATA, *_MODEL, "features", "out", "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
          "margin",
          "target", "confidence", "probe_c", "seed", "cache", *_COMPUTE, "quiet")
 
     ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
-    _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "readout", "baseline", "seed", "cache", *_COMPUTE,
-         "quiet")
+    _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "readout", "baseline", "seed", "cache", "export",
+         *_COMPUTE, "quiet")
 
     cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folder or its results.nc")
@@ -215,7 +215,10 @@ def _cmd_layers(args) -> int:
     from layergain.models import load_backbone
     from layergain.models.readouts import parse_readouts
 
-    backbone = load_backbone(args.model, weights=None, seed=0, layers=args.layers)
+    from layergain.config import json_object
+
+    backbone = load_backbone(args.model, weights=None, seed=0, layers=args.layers,
+                             model_kwargs=json_object(args.model_kwargs, "model_kwargs") or None)
     if args.all:
         for name, module in backbone.module.named_modules():
             if name:

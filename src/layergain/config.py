@@ -93,6 +93,9 @@ class Setting:
         if self.kind == "list":
             _check_list(value, name, self.choices)
             return
+        if self.kind == "json":
+            json_object(value, name)
+            return
         if self.choices is not None:
             check_choice(value, name, self.choices)
         if self.kind == "int":
@@ -108,6 +111,23 @@ class Setting:
                     raise InputValueError(f"`{name}` must lie in {interval}{self.note}, got {value}.")
             if self.above is not None and not value > self.above:
                 raise InputValueError(f"`{name}` must be > {self.above:g}{self.note}, got {value}.")
+
+
+def json_object(value: str | dict | None, name: str) -> dict:
+    """The dict a JSON-object setting spells (``'{"img_size": 64}'``; a dict as it is; None: {})."""
+    import json
+
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else None
+    except json.JSONDecodeError as exc:
+        raise InputValueError(f"`{name}` must be a JSON object such as '{{\"img_size\": 64}}', got {value!r} ({exc.msg}).") from None
+    if not isinstance(parsed, dict):
+        raise InputValueError(f"`{name}` must be a JSON object such as '{{\"img_size\": 64}}', got {value!r}.")
+    return parsed
 
 
 def _check_list(value: Any, name: str, choices: tuple[str, ...] | None) -> None:
@@ -167,10 +187,21 @@ class RunConfig:
     data : str, default=None
         Class-per-folder directory or manifest CSV (``path,label[,group]``); None for the bundled
         Kather 2016 sample.
+    features : str, default=None
+        Precomputed features of the pretrained and at least two random networks
+        (:mod:`layergain.features.external`) instead of running a network: ``data`` gives the
+        labels and groups, matched by image id (a manifest's ``path`` column or a folder's relative
+        paths; the files need not exist). The model, weights, extraction and readout settings are
+        then not used; the features' metadata is recorded instead.
+    export : str, default=None
+        ``extract`` only: also write the features in that layout (one readout and one baseline).
     out : str, default=None
         Output folder; None for ``layergain-out/<set name>`` (:data:`DEFAULT_OUT`).
     model : str, default="efficientnet_lite0"
         Backbone name (EfficientNet-Lite, a torchvision or a timm model).
+    model_kwargs : str or dict, default=None
+        Keyword arguments of the architecture's constructor as a JSON object (or a dict), e.g.
+        ``'{"img_size": 64}'`` for a ViT at 64 px; part of the network's identity.
     weights : str, default=None
         Local state dict of the pretrained weights; None for the bundled or library weights.
     seeds : int, default=5
@@ -240,9 +271,17 @@ class RunConfig:
 
     data: str | None = setting(None, "class-per-folder directory or manifest CSV (path,label[,group]); "
                                "default: the bundled Kather 2016 sample", metavar="PATH")
+    features: str | None = setting(None, "features computed elsewhere (.nc, .npz, .zarr, or a folder of .h5; "
+                                   "layout in layergain.features.external) instead of running a network; the "
+                                   "images' labels and groups come from --data, matched by image id", metavar="PATH")
+    export: str | None = setting(None, "also write the features in the exchange layout of --features (.nc, .npz, "
+                                 ".zarr, or a folder of .h5): one readout and one baseline", metavar="PATH")
     out: str | None = setting(None, f"output folder (default: {DEFAULT_OUT}/<set name>)", metavar="DIR")
     model: str = setting(DEFAULT_MODEL, "efficientnet_lite0 (bundled weights), lite1/lite2, or a torchvision/timm "
                          "model name", metavar="NAME")
+    model_kwargs: str | None = setting(None, "JSON object of the architecture's constructor arguments, e.g. "
+                                       "'{\"img_size\": 64}' for a ViT at 64 px (timm.create_model / torchvision "
+                                       "get_model)", kind="json", metavar="JSON")
     weights: str | None = setting(None, "local state dict of the pretrained weights (default: bundled for "
                                   "EfficientNet-Lite, else the library's download)", metavar="FILE")
     seeds: int = setting(5, "random-weight networks, seeds 0..N-1", kind="int", minimum=1, metavar="N")

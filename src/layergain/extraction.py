@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from layergain import schema as S
-from layergain.config import BASELINES
-from layergain.features import FeatureCache, FeatureStore, extract_features, torch_threads
-from layergain.features.extract import Extraction
-from layergain.models import load_backbone
+from layergain.config import BASELINES, json_object
+from layergain.features import FeatureCache, FeatureStore
 
-__all__ = ["StudyNetworks", "extract_study", "extraction_threads", "study_baselines", "study_readouts"]
+# torch (extract_features, load_backbone) is imported where a network runs: a study from
+# features computed elsewhere (external_study) never imports it.
+
+__all__ = ["ExternalLayer", "StudyNetworks", "external_study", "extract_study", "extraction_threads",
+           "study_baselines", "study_readouts"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,9 @@ def extract_study(config: Any, image_set: Any, cache: FeatureCache, ex: Any,
     log : callable, default=no messages
         One line per network.
     """
-    pretrained = load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers)
+    from layergain.models import load_backbone  # noqa: F401 (torch: a network runs)
+
+    pretrained = _network(config, image_set, None, None)
     readouts = study_readouts(config, pretrained)
     baselines = study_baselines(config)
     plan = [(S.PRETRAINED, None, None)] + [
@@ -133,12 +137,14 @@ def _extract_one(config: Any, image_set: Any, cache_root: str, readouts: tuple[s
     Returns the :class:`~layergain.features.extract.Extraction` (engine and cache keys; the
     features stay on disk) and the seconds it took.
     """
+    from layergain.features import extract_features, torch_threads
+
     t = time.perf_counter()
     # The same thread count everywhere: fused (traced) kernels round differently with other counts.
     with torch_threads(extraction_threads(config)):
         if backbone is None:
             backbone = _network(config, image_set, baseline, seed)
-        extraction: Extraction = extract_features(
+        extraction = extract_features(
             backbone, image_set, image_size=config.image_size, readouts=list(readouts), batch_size=config.batch_size,
             device=config.device, cache=FeatureCache(cache_root), progress=config.progress, collect=False,
             engine=config.engine,
@@ -148,13 +154,69 @@ def _extract_one(config: Any, image_set: Any, cache_root: str, readouts: tuple[s
 
 def _network(config: Any, image_set: Any, baseline: str | None, seed: int | None):
     """The pretrained network (``seed`` None), or the random network of ``baseline`` with ``seed``."""
+    from layergain.models import load_backbone
+
+    kwargs = json_object(config.model_kwargs, "model_kwargs") or None
     if seed is None:
-        return load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers)
+        return load_backbone(config.model, weights=config.weights or "pretrained", layers=config.layers,
+                             model_kwargs=kwargs)
     if baseline == BASELINES[0]:
-        return load_backbone(config.model, weights=None, seed=seed, layers=config.layers)
+        return load_backbone(config.model, weights=None, seed=seed, layers=config.layers, model_kwargs=kwargs)
     from layergain.models.baselines import baseline_backbone
 
     return baseline_backbone(
         config.model, baseline, seed, weights=config.weights or "pretrained", layers=config.layers,
-        images=image_set, image_size=config.image_size, batch_size=config.batch_size, device=config.device,
+        model_kwargs=kwargs, images=image_set, image_size=config.image_size, batch_size=config.batch_size,
+        device=config.device,
     )
+
+
+@dataclass(frozen=True)
+class ExternalLayer:
+    """A probe layer of features computed elsewhere: what the results record of a layer.
+
+    ``module``, ``relative_depth`` and ``params_to_layer`` come from the features' metadata where
+    it has them (``module``: the layer's name; ``relative_depth``: ``depth / (n_layers - 1)``;
+    ``params_to_layer``: 0, unknown).
+    """
+
+    name: str
+    module: str
+    depth: int
+    relative_depth: float
+    width: int
+    params_to_layer: int = 0
+
+
+def external_study(path: str, image_set: Any, log: Callable[[str], None] = lambda message: None, *,
+                   subset: bool = False) -> tuple[StudyNetworks, Any]:
+    """The networks of a study from features computed elsewhere (:mod:`layergain.features.external`),
+    matched to ``image_set``'s ids (its ``relpaths``) in its order; no torch.
+
+    Returns the :class:`StudyNetworks` (one configuration: the readout and baseline the
+    features' metadata name, else ``"external"`` and ``"default"``) and the
+    :class:`~layergain.features.external.ExternalFeatures` as matched. ``subset``: the image set
+    is a subset of the manifest (``max_per_class``), so features of other images are left out.
+    """
+    from layergain.features.external import match, read_features
+
+    external = match(read_features(path), list(image_set.relpaths), subset=subset)
+    meta = external.meta
+    n = len(external.layers)
+    depth = meta.get("relative_depth") or {}
+    modules = meta.get("module") or {}
+    params = meta.get("params_to_layer") or {}
+    layers = [
+        ExternalLayer(name, str(modules.get(name, name)), k, float(depth.get(name, k / max(n - 1, 1))),
+                      int(external.widths[name]), int(params.get(name, 0)))
+        for k, name in enumerate(external.layers)
+    ]
+    readout, baseline = str(meta.get("readout") or "external"), str(meta.get("baseline") or BASELINES[0])
+    log(f"features of {len(external.inits)} networks x {n} layers from {external.source}")
+    nets = StudyNetworks(
+        list(external.inits), [-1, *external.seeds], {(readout, baseline): external.store}, (readout,), (baseline,),
+        layers, {"weights_source": f"features computed elsewhere: {external.source}", "weights_sha256": "",
+                 "mean": [], "std": []},
+        {_network_name(init, baseline): "external" for init in external.inits},
+    )
+    return nets, external

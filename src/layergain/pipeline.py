@@ -5,20 +5,23 @@ results → report. Only composition, timing and publishing; each step's logic l
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from layergain import __version__
 from layergain.config import DEFAULT_OUT, CompareConfig, RunConfig, StatsConfig
 from layergain.config import streams as config_streams
+from layergain.errors import InputValueError
 from layergain.data import ImageSet, find_data_card, load_image_set
-from layergain.extraction import extract_study, extraction_threads
-from layergain.features import FeatureCache, default_cache_dir, torch_threads
+from layergain.extraction import external_study, extract_study, extraction_threads
+from layergain.features import FeatureCache, default_cache_dir
 from layergain.parallel import Executor, executor
 from layergain.probes import ProbeSettings, check_foldable, classification_metrics, make_folds, probe_study
 from layergain.results.build import probe_dataset, run_dataset, with_statistics
@@ -89,6 +92,10 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     """
     log = log or _silent
     config.validate()
+    if config.readout and not config.features:
+        from layergain.models.readouts import parse_readouts
+
+        parse_readouts(config.readout, "readout")  # the spelling, before any work; layers are checked at extraction
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     image_set = _image_set(config)
@@ -96,7 +103,7 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
     card = find_data_card(image_set, config.data_card)
     out = config.out_dir(image_set.name)
     check_writable(out, *_OUT)
-    cache = _cache(config)
+    cache = _cache(config) if not config.features else None
     log(
         f"{image_set.name}: {len(image_set)} images, {len(image_set.class_names)} classes"
         + (f", groups from {image_set.group_column!r}" if image_set.groups is not None else "")
@@ -114,14 +121,19 @@ def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, 
             image_set.labels, image_set.groups, folds=config.folds, repeats=config.repeats,
             seed=np.random.default_rng(streams["folds"]),
         )
-        nets = extract_study(config, image_set, cache, ex, log)
+        if config.features:
+            nets, external = external_study(config.features, image_set, log,
+                                            subset=config.max_per_class is not None)
+            image_set = replace(image_set, sha256=tuple(nets.store.sha256))
+        else:
+            nets, external = extract_study(config, image_set, cache, ex, log), None
     grid = [(r, b) for r in nets.readouts for b in nets.baselines]
     computed = {}
     for readout, baseline in grid:
         if len(grid) > 1:
             log(f"configuration {configuration_name(readout, baseline)}")
         computed[(readout, baseline)] = _configuration(
-            config, image_set, card, nets, readout, baseline, folds, streams, ex, dict(timings), log
+            config, image_set, card, nets, readout, baseline, folds, streams, ex, dict(timings), log, external
         )
     # Everything is computed before anything is written: an error above leaves ``out`` as it was.
     if len(grid) == 1:
@@ -152,11 +164,11 @@ def json_timings(results: xr.Dataset) -> dict[str, float]:
 
 
 def _configuration(config, image_set, card, nets, readout: str, baseline: str, folds, streams, ex: Executor,
-                   timings: dict[str, float], log: Log) -> xr.Dataset:
+                   timings: dict[str, float], log: Log, external=None) -> xr.Dataset:
     """Probes, similarity and statistics of one configuration (readout, baseline): its results."""
     store = nets.stores[(readout, baseline)]
     n_classes = len(image_set.class_names)
-    with torch_threads(1):  # numpy/scikit-learn from here on; idle torch workers slow them down
+    with _one_torch_thread():  # numpy/scikit-learn from here on; idle torch workers slow them down
         with _timed(timings, "probes"):
             probes = probe_study(
                 store, nets.inits, [layer.name for layer in nets.layers], image_set.labels, folds, n_classes,
@@ -168,7 +180,8 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
                 inits=nets.inits, seeds=nets.seeds, layers=nets.layers, relpaths=image_set.relpaths,
                 labels=image_set.labels, class_names=image_set.class_names, groups=image_set.groups,
                 sha256=image_set.sha256, folds=folds, prediction=probes.prediction, probability=probes.probability,
-                metrics=classification_metrics(probes.prediction, image_set.labels, n_classes), readout=readout,
+                metrics=classification_metrics(probes.prediction, image_set.labels, n_classes),
+                readout=None if external is not None else readout,
             )
         with _timed(timings, "similarity"):
             similarity = study_similarity(store, nets.inits, log=log)
@@ -181,9 +194,22 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
     results.attrs = run_attrs(
         config, image_set, card, **nets.weights, engines=nets.engines_of(baseline),
         extraction_threads=extraction_threads(config), probe=probes.settings, not_converged=probes.not_converged,
-        seeds=nets.seeds[1:], timings=timings, readout=readout, baseline=baseline,
+        seeds=nets.seeds[1:], timings=timings, readout=readout, baseline=baseline, external=external,
     )
     return results
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread for the numpy/scikit-learn stages, where torch was loaded (idle torch
+    workers slow them down); nothing where it was not (a run from features computed elsewhere)."""
+    if "torch" not in sys.modules:
+        yield
+        return
+    from layergain.features import torch_threads
+
+    with torch_threads(1):
+        yield
 
 
 def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
@@ -205,18 +231,53 @@ def extract(config: RunConfig, log: Log | None = None) -> dict[str, int]:
     """
     log = log or _silent
     config.validate()
+    if config.features:
+        raise InputValueError("`extract` computes features; `features=PATH` is for `run`. Leave it out.")
     image_set = _image_set(config)
     cache = _cache(config)
+    if config.export:
+        check_writable(Path(config.export).expanduser().parent, "export path", "`export=PATH`")
     log(f"{image_set.name}: {len(image_set)} images -> {cache.root}")
     with executor(config.workers, config.scheduler, config.jobs) as ex:
         nets = extract_study(config, image_set, cache, ex, log)
+    if config.export:
+        export_study(nets, image_set, config, Path(config.export).expanduser())
+        log(f"exported the features of {len(nets.inits)} networks to {config.export}")
     return {init: len(image_set) for init in nets.inits}
 
 
+def export_study(nets, image_set: ImageSet, config: RunConfig, path: Path) -> Path:
+    """Write the cached features of a study's networks in the layout of
+    :mod:`layergain.features.external`, with what ``run(features=path)`` needs to record them."""
+    from layergain.features.external import export_features
+
+    if len(nets.stores) > 1:
+        raise InputValueError(
+            f"`export` writes one configuration, and this extraction has {len(nets.readouts)} readout(s) and "
+            f"{len(nets.baselines)} baseline(s); pass one `readout` and one `baseline` with `export`."
+        )
+    (readout, baseline), store = next(iter(nets.stores.items()))
+    layers = nets.layers
+    meta = {
+        "model": config.model, "readout": readout, "baseline": baseline, "image_size": config.image_size,
+        "module": {layer.name: layer.module for layer in layers},
+        "relative_depth": {layer.name: layer.relative_depth for layer in layers},
+        "params_to_layer": {layer.name: layer.params_to_layer for layer in layers},
+        "weights_source": nets.weights["weights_source"], "weights_sha256": nets.weights["weights_sha256"],
+        "input_mean": list(nets.weights["mean"]), "input_std": list(nets.weights["std"]),
+        "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
+        "exported_by": f"layergain {__version__}",
+    }
+    return export_features(path, image_ids=list(image_set.relpaths), inits=list(nets.inits),
+                           layers=[layer.name for layer in layers], read_layer=store.layer, meta=meta,
+                           sha256=list(image_set.sha256))
+
+
 def _image_set(config: RunConfig) -> ImageSet:
+    """The run's image set; with ``features``, its labels, groups and ids only (no image is read)."""
     return load_image_set(
         config.data, group_column=config.group_column, max_per_class=config.max_per_class, seed=config.seed,
-        skip_bad_images=config.skip_bad_images,
+        skip_bad_images=config.skip_bad_images, images=not config.features,
     )
 
 
@@ -303,7 +364,7 @@ def compare(runs: list[str | Path], out: str | Path, *, draws: int = CompareConf
     check_comparable(datasets, runs)
     log(f"comparing {', '.join(ds.attrs['dataset'] for ds in datasets)}")
     t = time.perf_counter()
-    with torch_threads(1):
+    with _one_torch_thread():
         result = stats.compare_sets(
             [run_outcomes(ds).probe_outcomes() for ds in datasets], datasets[0]["relative_depth"].values,
             n_draws=draws, confidence=confidence, alpha=alpha, deep_min_relative_depth=deep_from,

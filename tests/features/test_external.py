@@ -450,11 +450,6 @@ def test_module_imports_no_torch():
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layergain.features/__init__ imports extract, pooling and readouts (torch) eagerly; once it imports "
-    "them lazily (issue 14) this passes: drop this mark",
-)
 def test_package_import_needs_no_torch():
     done = _run_without_torch("")
     assert done.returncode == 0, done.stderr

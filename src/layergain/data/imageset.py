@@ -112,6 +112,7 @@ def load_image_set(
     seed: int = 0,
     skip_bad_images: bool = False,
     min_classes: int = 2,
+    images: bool = True,
 ) -> ImageSet:
     """Read and validate a labelled image set.
 
@@ -134,6 +135,10 @@ def load_image_set(
         of raising.
     min_classes : int, default=2
         Fewest classes accepted.
+    images : bool, default=True
+        Read and check the image files. ``False``: only the labels, groups and ids (a manifest's
+        ``path`` column as written, a folder's relative paths); the files need not exist and
+        ``sha256`` is empty. For features computed elsewhere, matched to the images by these ids.
 
     Raises
     ------
@@ -163,7 +168,7 @@ def load_image_set(
             )
         name = name or path.name
     elif path.suffix.lower() == ".csv":
-        relpaths, labels, groups, group_column = _read_manifest(path, group_column)
+        relpaths, labels, groups, group_column = _read_manifest(path, group_column, require_files=images)
         root, source = path.parent, "manifest"
         name = name or (path.parent.name if path.name == MANIFEST_NAME else path.stem)
     else:
@@ -191,8 +196,9 @@ def load_image_set(
     )
     if max_per_class is not None:
         image_set = _subsample(image_set, max_per_class, seed)
-    image_set = _checksum_and_verify(image_set, skip_bad_images)
-    _check_same_image_two_classes(image_set)
+    if images:
+        image_set = _checksum_and_verify(image_set, skip_bad_images)
+        _check_same_image_two_classes(image_set)
     n_classes = int(np.unique(image_set.labels).size)
     if n_classes < min_classes:
         raise NotEnoughDataError(
@@ -224,7 +230,8 @@ def _scan_folder(root: Path) -> tuple[list[str], list[str], None, list[str]]:
     return relpaths, labels, None, empty
 
 
-def _read_manifest(path: Path, group_column: str | None) -> tuple[list[str], list[str], list[str] | None, str | None]:
+def _read_manifest(path: Path, group_column: str | None, require_files: bool = True
+                   ) -> tuple[list[str], list[str], list[str] | None, str | None]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -265,7 +272,7 @@ def _read_manifest(path: Path, group_column: str | None) -> tuple[list[str], lis
                     "or choose another `group_column`."
                 )
             groups.append(group)
-    if missing_files:
+    if missing_files and require_files:
         shown = ", ".join(missing_files[:3]) + (" …" if len(missing_files) > 3 else "")
         raise DataError(
             f"manifest {path} lists {len(missing_files)} file(s) that do not exist: {shown}. "

@@ -406,7 +406,7 @@ def _strings(values) -> list[str]:
 # Matching to a manifest
 
 
-def match(external: ExternalFeatures, image_ids: Sequence[str]) -> ExternalFeatures:
+def match(external: ExternalFeatures, image_ids: Sequence[str], *, subset: bool = False) -> ExternalFeatures:
     """Put the features in the order of a manifest's images.
 
     Parameters
@@ -416,6 +416,9 @@ def match(external: ExternalFeatures, image_ids: Sequence[str]) -> ExternalFeatu
     image_ids : sequence of str
         The manifest's image ids, in its order; matched exactly (case and path separators
         included) to ``external.image_ids``.
+    subset : bool, default=False
+        Allow features of images that are not in ``image_ids`` (a subset of the manifest was
+        asked for, e.g. ``max_per_class``); they are left out. Otherwise they are an error.
 
     Returns
     -------
@@ -433,7 +436,7 @@ def match(external: ExternalFeatures, image_ids: Sequence[str]) -> ExternalFeatu
         return external
     have = set(external.image_ids)
     lacking = [x for x in wanted if x not in have]
-    extra = sorted(have.difference(wanted))
+    extra = [] if subset else sorted(have.difference(wanted))
     if lacking or extra:
         parts = []
         if lacking:

@@ -49,6 +49,8 @@ def run_methods(s: RunSummary) -> list[str]:
     weights = a.get("weights_source", "")
     sha = a.get("weights_sha256", "")
     first, last = s.layers[0], s.layers[-1]
+    if a.get("features_source"):
+        return _external_methods(s, grouping, seeds)
     p1 = (
         f"**Data and networks.** We used {a.get('n_images')} images of `{a.get('dataset')}` in {K} classes "
         f"({', '.join(f'{c}: {n}' for c, n in s.class_counts.items())}){_files(a)}. Each image was resized to "
@@ -60,6 +62,31 @@ def run_methods(s: RunSummary) -> list[str]:
         f"{_baseline(a)}{a.get('random_init', '')}). Features were taken at {len(s.layers)} probe layers, from "
         f"`{first}` to `{last}`, and read out by {_readout(a)}."
     )
+    return [p1, *_probes_and_rest(s, grouping)]
+
+
+def _external_methods(s: RunSummary, grouping: str, seeds) -> list[str]:
+    """Methods of a run from features computed elsewhere: what the features' file says of them."""
+    a = s.attrs
+    K = len(s.class_names)
+    size = int(a.get("image_size") or 0)
+    p1 = (
+        f"**Data and features.** We used {a.get('n_images')} images of `{a.get('dataset')}` in {K} classes "
+        f"({', '.join(f'{c}: {n}' for c, n in s.class_counts.items())}), labels and groups from the "
+        f"{a.get('data_source', '')}. Their features were computed elsewhere and read from "
+        f"`{a.get('features_source')}`: backbone `{a.get('backbone')}` "
+        f"({a.get('weights_source', 'weights not recorded')}), "
+        + (f"images at {size} × {size} px, " if size else "image size not recorded, ")
+        + f"{len(s.layers)} probe layers from `{s.layers[0]}` to `{s.layers[-1]}`, read out by {_readout(a)}, "
+        f"and {len(seeds)} random networks (seeds {', '.join(map(str, seeds))}; {_baseline(a)}"
+        f"{a.get('random_init', '')}). The file's metadata is stored in results.nc (attribute `features_meta`)."
+    )
+    return [p1, *_probes_and_rest(s, grouping)]
+
+
+def _probes_and_rest(s: RunSummary, grouping: str) -> list[str]:
+    """The paragraphs after the first: probes and gain, statistics, similarity, software."""
+    a = s.attrs
     p2 = (
         f"**Probes and gain.** For every network and layer a linear probe ({a.get('probe', '')}) was trained "
         "and "
@@ -83,7 +110,7 @@ def run_methods(s: RunSummary) -> list[str]:
         f"**Software.** {_versions(a)}. Resampling seed {a.get('seed', '')}. The command line, timings and "
         "creation time are stored in results.nc (attributes `command`, `timings_s`, `created`)."
     )
-    return [p1, p2, p3, p4, p5]
+    return [p2, p3, p4, p5]
 
 
 def _run_statistics(s: RunSummary) -> str:

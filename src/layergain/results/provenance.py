@@ -79,8 +79,13 @@ def run_attrs(
     timings: Mapping[str, float],
     readout: str = "avg",
     baseline: str = "default",
+    external: Any = None,
 ) -> dict[str, Any]:
     """The attrs of one run's results (one configuration: one readout, one random baseline).
+
+    With ``external`` (the :class:`~layergain.features.external.ExternalFeatures` of a run from
+    features computed elsewhere) the backbone, image size and readout are those its metadata
+    names (else ``"unknown"``/0), and ``features_source`` / ``features_meta`` record the file.
 
     Parameters
     ----------
@@ -112,7 +117,7 @@ def run_attrs(
     dict
         Attribute name -> value, each netCDF-safe.
     """
-    return {
+    attrs = {
         "title": f"layergain run: {image_set.name}",
         "dataset": image_set.name,
         "data_source": image_set.source,
@@ -135,7 +140,7 @@ def run_attrs(
         "image_size": config.image_size,
         "resize": "whole image, bicubic, antialiased; any mode converted to RGB",
         "readout": readout,
-        "readout_description": describe_readout(readout),
+        "readout_description": describe_readout(readout) if external is None else "",
         "feature_engine": _engine_attr(engines),
         "extraction_threads": extraction_threads,
         "probe": probe.describe(),
@@ -158,6 +163,23 @@ def run_attrs(
         "timings_s": encode_attr({k: round(v, 2) for k, v in timings.items()}),
         "created": _now(),
     }
+    if external is not None:
+        meta = external.meta
+        attrs.update({
+            "features_source": external.source,
+            "features_meta": encode_attr(meta),
+            "backbone": str(meta.get("model") or "unknown"),
+            "image_size": int(meta.get("image_size") or 0),
+            "resize": str(meta.get("resize") or "not recorded (features computed elsewhere)"),
+            "readout_description": (describe_readout(readout) if meta.get("readout") and readout != "external"
+                                    else "a readout not recorded with the features"),
+            "feature_engine": "features computed elsewhere",
+        })
+        if meta.get("weights_source"):
+            attrs["weights_source"], attrs["weights_sha256"] = meta["weights_source"], meta.get("weights_sha256", "")
+        if meta.get("input_mean"):
+            attrs["input_mean"], attrs["input_std"] = list(meta["input_mean"]), list(meta["input_std"])
+    return attrs
 
 
 def _now() -> str:
