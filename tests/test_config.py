@@ -17,7 +17,10 @@ def test_choices_agree_with_the_stages_that_define_them():
     from layergain.models import DEFAULT_MODEL
     from layergain.models.readouts import READOUTS
 
+    from layergain.models.baselines import BASELINES
+
     assert C.READOUTS == READOUTS and set(C.ENGINES) == set(ENGINES) and C.DEFAULT_MODEL == DEFAULT_MODEL
+    assert C.BASELINES == BASELINES and set(C.BASELINE_METHODS) == set(BASELINES)
 
 
 def test_streams_are_the_spawned_seed_sequences_in_fixed_order():

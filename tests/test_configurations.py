@@ -98,3 +98,21 @@ def test_a_vit_from_a_local_state_dict_on_the_cli(tmp_path, capsys, cache):
     assert ds["width"].values.tolist() == [192, 192, 192]
     assert ds.attrs["readout"] == "cls" and ds.attrs["weights_source"] == str(weights)
     assert json.loads(ds.attrs["config"])["model_kwargs"] == json.dumps(kwargs)
+
+
+def test_baselines_are_configurations_and_default_is_todays_random_network(tmp_path, cache):
+    lines: list[str] = []
+    output = run(RunConfig(out=str(tmp_path / "b"), cache=cache, baseline=["default", "permuted"], **SMALL),
+                 log=lines.append)
+    assert sorted(output.runs) == ["avg_default", "avg_permuted"]
+    # one extraction per network: the pretrained one once, each baseline's seeds once
+    assert len([line for line in lines if line.startswith("features ")]) == 1 + 2 * SMALL["seeds"]
+    plain = run(RunConfig(out=str(tmp_path / "plain"), cache=cache, **SMALL)).results
+    default, permuted = (load_results(output.runs[n].out) for n in ("avg_default", "avg_permuted"))
+    for name in NUMBERS:
+        xr.testing.assert_equal(default[name], plain[name])
+    pre = dict(init=S.PRETRAINED)
+    xr.testing.assert_equal(permuted["accuracy"].sel(pre), default["accuracy"].sel(pre))  # shared pretrained net
+    assert not np.array_equal(permuted["accuracy"].values[1:], default["accuracy"].values[1:])
+    assert permuted.attrs["baseline"] == "permuted" and "shuffled" in permuted.attrs["random_init"]
+    assert "random baseline `permuted`" in (output.runs["avg_permuted"].out / "report.md").read_text()

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_OUT",
     "BASELINES",
+    "BASELINE_METHODS",
     "ENGINES",
     "READOUTS",
     "STREAMS",
@@ -45,6 +46,24 @@ ENGINES: tuple[str, ...] = ("folded", "traced", "eager")
 READOUTS: tuple[str, ...] = ("avg", "max", "avgmax", "gem", "grid", "cov", "cls", "mean", "cls+mean")
 #: Random baselines (``layergain.models.baselines.BASELINES``), the default first.
 BASELINES: tuple[str, ...] = ("default", "bn-recalibrated", "permuted", "matched")
+#: What the random networks of each baseline are, for the results' attrs and the Methods (the
+#: construction: ``layergain.models.baselines``).
+BASELINE_METHODS: dict[str, str] = {
+    "default": "architecture's default initialisation under torch.manual_seed(seed)",
+    "bn-recalibrated": (
+        "architecture's default initialisation under torch.manual_seed(seed), every batch norm's running mean "
+        "and (population) variance then re-estimated, without labels, on at most 128 images of the set (a fixed "
+        "seeded subset) in one eval-mode pass, each batch norm from its own input"
+    ),
+    "permuted": (
+        "each pretrained parameter tensor with its values shuffled under the seed (the same values per tensor, "
+        "no learned arrangement); batch-norm running statistics reset to their initial values"
+    ),
+    "matched": (
+        "each pretrained parameter tensor replaced by i.i.d. normal draws with that tensor's mean and variance "
+        "(Mean Var Init, Raghu et al. 2019); batch-norm running statistics reset to their initial values"
+    ),
+}
 #: The gain's population: pretraining vs the random-init distribution (the pretrained network one
 #: draw of it), or this pretrained network (``pretrained`` of :func:`layergain.stats.gain_statistics`).
 TARGETS: tuple[str, ...] = ("draw", "fixed")

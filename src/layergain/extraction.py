@@ -164,11 +164,24 @@ def _network(config: Any, image_set: Any, baseline: str | None, seed: int | None
         return load_backbone(config.model, weights=None, seed=seed, layers=config.layers, model_kwargs=kwargs)
     from layergain.models.baselines import baseline_backbone
 
+    images = _calibration_images(image_set, config.image_size) if baseline == "bn-recalibrated" else None
     return baseline_backbone(
         config.model, baseline, seed, weights=config.weights or "pretrained", layers=config.layers,
-        model_kwargs=kwargs, images=image_set, image_size=config.image_size, batch_size=config.batch_size,
-        device=config.device,
+        model_kwargs=kwargs, images=images, device=config.device,
     )
+
+
+def _calibration_images(image_set: Any, image_size: int):
+    """The images that re-estimate the batch norms of ``bn-recalibrated``: at most
+    :data:`~layergain.models.baselines.MAX_CALIBRATION_IMAGES` of the set (a seeded subset, the same
+    for every seed), decoded and resized as the extraction does them, uint8 (n, 3, size, size)."""
+    import numpy as np
+
+    from layergain.features.images import load_rgb
+    from layergain.models.baselines import calibration_index
+
+    index = calibration_index(len(image_set))
+    return np.stack([load_rgb(image_set.paths[i], image_size) for i in index]).transpose(0, 3, 1, 2)
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,9 @@ def describe_readout(readout: str) -> str:
 
 def describe_baseline(baseline: str) -> str:
     """One phrase of what the random networks of ``baseline`` are (for the attrs and the Methods)."""
-    if baseline == "default":
-        return "architecture's default initialisation under torch.manual_seed(seed)"
-    from layergain.models.baselines import describe_baseline as describe
+    from layergain.config import BASELINE_METHODS
 
-    return describe(baseline)
+    return BASELINE_METHODS.get(baseline, f"random baseline {baseline!r} (as the features' metadata names it)")
 
 
 def _engine_attr(engines: Mapping[str, str]) -> str:
