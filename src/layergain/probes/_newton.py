@@ -90,6 +90,9 @@ class _Objective:
     def __init__(self, z: np.ndarray, y: np.ndarray, n_classes: int, C: float):
         self.n, self.r = z.shape
         self.z1 = np.hstack([z, np.ones((self.n, 1))])
+        # Hessian-vector products in float32: they only choose the search direction (CG), the
+        # gradient and the loss, and so the optimum and the stopping test, stay float64.
+        self.z1_32 = self.z1.astype(np.float32)
         self.binary = n_classes == 2
         self.g = 1 if self.binary else n_classes
         self.target = (y == 1).astype(float)[:, None] if self.binary else np.eye(n_classes)[y]
@@ -114,9 +117,14 @@ class _Objective:
         return f, grad, d, u
 
     def hessian_product(self, v, d, u):
-        a = self.z1 @ v
+        """``H v`` with ``d``, ``u`` from :meth:`curvature32`, in float32 (returned as float64)."""
+        a = self.z1_32 @ v.astype(np.float32)
         b = d * a if u is None else d * a - u * (u * a).sum(axis=1, keepdims=True)
-        return self.z1.T @ b + self.penalty * v
+        return (self.z1_32.T @ b).astype(np.float64) + self.penalty * v
+
+    @staticmethod
+    def curvature32(d, u):
+        return d.astype(np.float32), None if u is None else u.astype(np.float32)
 
     def preconditioner(self, d, u):
         """Solve with the exact Hessian of the leading components + intercept, class blocks elsewhere."""
@@ -205,7 +213,8 @@ def fit_newton(z: np.ndarray, y: np.ndarray, n_classes: int, *, C: float, tol: f
             # Rebuilt when it stops working well: a lagged preconditioner changes no step's target.
             precondition = problem.preconditioner(d, u)
         forcing = min(0.5, np.sqrt(gmax))  # Eisenstat-Walker: exact steps only near the optimum
-        step, cg_steps = _conjugate_gradient(lambda v: problem.hessian_product(v, d, u), precondition, -grad, forcing)
+        d32, u32 = problem.curvature32(d, u)
+        step, cg_steps = _conjugate_gradient(lambda v: problem.hessian_product(v, d32, u32), precondition, -grad, forcing)
         slope = float((grad * step).sum())
         t = 1.0
         while True:
