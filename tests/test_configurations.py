@@ -116,3 +116,25 @@ def test_baselines_are_configurations_and_default_is_todays_random_network(tmp_p
     assert not np.array_equal(permuted["accuracy"].values[1:], default["accuracy"].values[1:])
     assert permuted.attrs["baseline"] == "permuted" and "shuffled" in permuted.attrs["random_init"]
     assert "random baseline `permuted`" in (output.runs["avg_permuted"].out / "report.md").read_text()
+
+
+def test_a_run_of_several_configurations_writes_their_paired_comparison(two_readouts, tmp_path, capsys):
+    output, _ = two_readouts
+    folder = output.out / "configurations"
+    ds = load_results(folder / "configurations.nc")
+    assert ds["configuration"].values.tolist() == ["avg_default", "cov-16_default"]
+    assert ds["difference"].dims == ("config_pair", S.LAYER) and ds["shared_pretrained"].values.tolist() == [0]
+    np.testing.assert_allclose(  # the paired design's gains are the runs' gains
+        ds["gain"].values, [load_results(output.runs[n].out)["gain"].values for n in ("avg_default", "cov-16_default")])
+    np.testing.assert_allclose(ds["difference"].values[0], ds["gain"].values[0] - ds["gain"].values[1])
+    assert ds["holds"].dims == ("conclusion", "configuration")
+    text = (folder / "report.md").read_text()
+    assert "Robustness" in text and "`avg_default` − `cov-16_default`" in text
+    # the same comparison from the two run folders on the command line, and its report rebuilt alone
+    out = tmp_path / "cmp"
+    assert main(["compare", *(str(r.out) for r in output.runs.values()), "--out", str(out), "--draws", "1000",
+                 "--quiet"]) == 0
+    again = load_results(out / "configurations.nc")
+    np.testing.assert_allclose(again["difference"].values, ds["difference"].values)
+    assert main(["report", str(out), "--out", str(tmp_path / "rebuilt"), "--quiet"]) == 0
+    assert (tmp_path / "rebuilt" / "report.html").is_file()

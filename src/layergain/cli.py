@@ -115,13 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
     _add(run, RunConfig, *_DATA, *_MODEL, "features", "out", "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
          "margin",
-         "target", "confidence", "probe_c", "seed", "cache", *_COMPUTE, "quiet")
+         "target", "confidence", "similarity_resamples", "probe_c", "seed", "cache", *_COMPUTE, "quiet")
 
     ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
     _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "readout", "baseline", "seed", "cache", "export",
          *_COMPUTE, "quiet")
 
-    cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets (two or more runs)")
+    cmp_ = sub.add_parser("compare", help="compare the knowledge gain across image sets, or of configurations "
+                          "(readouts, baselines, backbones) on the same images (two or more runs)")
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folder or its results.nc")
     cmp_.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add(cmp_, CompareConfig, "draws", "confidence", "alpha", "deep_from", "seed")
@@ -180,7 +181,17 @@ def _cmd_extract(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from layergain.pipeline import compare
+    from layergain.pipeline import compare, compare_configurations
+    from layergain.results.io import load_results
+    from layergain.results.outcomes import same_images
+
+    if len(args.runs) >= 2 and same_images([load_results(r) for r in args.runs]):
+        # runs on the same images: configurations (readouts, baselines, backbones), a paired comparison
+        output = compare_configurations(args.runs, args.out, draws=args.draws, confidence=args.confidence,
+                                        seed=args.seed, log=_log(args.quiet))
+        if not args.quiet:
+            print(f"configurations report: {output.out / 'report.html'}")
+        return 0
 
     output = compare(
         args.runs, args.out, draws=args.draws, confidence=args.confidence,

@@ -127,3 +127,46 @@ def check_comparable(datasets: Sequence[xr.Dataset], runs: Sequence[Any]) -> Non
                 f"run {path} has other layers or random seeds than the first run; rerun with the same `model`, "
                 "`layers` and `seeds`."
             )
+
+
+def same_images(datasets: Sequence[xr.Dataset]) -> bool:
+    """Whether every run is of the same images (the same ``data_content_sha256``: checksums, labels,
+    groups, in order): their comparison is paired (configurations), not across sets."""
+    digests = {ds.attrs.get("data_content_sha256") for ds in datasets}
+    return len(digests) == 1 and None not in digests and "" not in digests
+
+
+def configuration_label(ds: xr.Dataset) -> str:
+    """A run's configuration as a name: ``<backbone>/<readout>_<baseline>`` (backbone left out by
+    :func:`check_same_images` where all share it)."""
+    readout = str(ds.attrs.get("readout", ds.attrs.get("pooling", "avg"))).replace(":", "-")
+    return f"{ds.attrs.get('backbone', '')}/{readout}_{ds.attrs.get('baseline', 'default')}"
+
+
+def check_same_images(datasets: Sequence[xr.Dataset], runs: Sequence[Any]) -> list[str]:
+    """Raise unless the runs are configurations of one image set: the same images, folds, number of
+    layers and seeds, and distinct configurations. Returns their names (see
+    :func:`configuration_label`)."""
+    first = datasets[0]
+    if not same_images(datasets):
+        raise InputValueError(
+            "runs compared as configurations must be of the same images (data_content_sha256 differs); "
+            "runs of different image sets are compared with `layergain compare` across sets."
+        )
+    for ds, path in zip(datasets[1:], runs[1:]):
+        if ds.sizes.get(S.LAYER) != first.sizes.get(S.LAYER) or ds.sizes.get(S.INIT) != first.sizes.get(S.INIT):
+            raise InputValueError(
+                f"run {path} has {ds.sizes.get(S.LAYER)} layers and {ds.sizes.get(S.INIT)} networks, the first run "
+                f"{first.sizes.get(S.LAYER)} and {first.sizes.get(S.INIT)}; configurations need as many layers "
+                "and seeds."
+            )
+        if not np.array_equal(ds["fold"].values, first["fold"].values):
+            raise InputValueError(
+                f"run {path} used other folds than the first run; rerun with the same `seed`, `folds` and `repeats`."
+            )
+    labels = [configuration_label(ds) for ds in datasets]
+    if len({lab.split("/", 1)[0] for lab in labels}) == 1:
+        labels = [lab.split("/", 1)[1] for lab in labels]
+    if len(set(labels)) < len(labels):
+        raise InputValueError(f"two runs have the same configuration ({labels}); compare different configurations.")
+    return labels

@@ -260,3 +260,55 @@ def comparison_attrs(runs: Sequence[Any], comparison: Any, *, deep_from: float, 
         "command": " ".join(sys.argv),
         "created": _now(),
     }
+
+
+def configurations_attrs(runs: Sequence[Any], names: Sequence[str], comparison: Any, *, seconds: float
+                         ) -> dict[str, Any]:
+    """The attrs of a paired comparison of configurations of one image set (``configurations.nc``).
+
+    Parameters
+    ----------
+    runs : sequence of xarray.Dataset
+        The configurations' results.
+    names : sequence of str
+        Their names along ``configuration``.
+    comparison : ConfigurationComparison
+        The result of :func:`layergain.stats.compare_configurations`.
+    seconds : float
+        How long the comparison took.
+    """
+    first = runs[0]
+    return {
+        "title": f"layergain configurations: {first.attrs.get('dataset')} ({', '.join(names)})",
+        "dataset": first.attrs.get("dataset", ""),
+        "data_card": first.attrs.get("data_card", ""),
+        "data_card_summary": first.attrs.get("data_card_summary", ""),
+        "data_content_sha256": first.attrs.get("data_content_sha256", ""),
+        "n_images": int(first.attrs.get("n_images", 0)),
+        "class_names": first.attrs.get("class_names", "[]"),
+        "group_column": first.attrs.get("group_column", ""),
+        "folds": first.attrs.get("folds", 0),
+        "repeats": first.attrs.get("repeats", 0),
+        "seeds": [int(s) for s in first["seed"].values[first["kind"].values == "random"]],
+        "design": "paired: every configuration predicts the same images with the same folds",
+        "interval": ("variance components of the paired per-image (or per-group) differences and of the seeds' "
+                     "spread of each difference (seeds paired by index); generalised pivotal reference"),
+        "correction": "minP step-down (max-T) over every pair and layer; Holm beside it",
+        "statistics_target": comparison.pretrained,
+        "confidence": comparison.confidence,
+        "n_draws": comparison.n_draws,
+        "resampling_unit": comparison.unit,
+        "n_units": comparison.n_units,
+        "margin": first.attrs.get("margin", 0.02),
+        "runs": encode_attr([
+            {"configuration": name, "backbone": ds.attrs.get("backbone", ""),
+             "readout": str(ds.attrs.get("readout", ds.attrs.get("pooling", ""))),
+             "baseline": ds.attrs.get("baseline", "default"), "weights_sha256": ds.attrs.get("weights_sha256", ""),
+             "created": ds.attrs.get("created", "")}
+            for name, ds in zip(names, runs)
+        ]),
+        "versions": encode_attr(package_versions()),
+        "command": " ".join(sys.argv),
+        "timings_s": encode_attr({"configurations": round(seconds, 2)}),
+        "created": _now(),
+    }

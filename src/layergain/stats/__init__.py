@@ -14,6 +14,7 @@ from layergain.stats.compare import (
     compare_sets,
     interaction_test,
 )
+from layergain.stats.configurations import ConfigurationComparison, compare_configurations
 from layergain.stats.effect import GainEffectSizes, cohen_h, gain_effect_sizes
 from layergain.stats.multiple import adjust_pvalues
 from layergain.stats.study import gain_statistics
@@ -27,6 +28,7 @@ from layergain.stats.tests import (
 )
 
 __all__ = [
+    "ConfigurationComparison",
     "CorrectedTTestResult",
     "GainEffectSizes",
     "InteractionTest",
@@ -36,6 +38,7 @@ __all__ = [
     "SweetSpot",
     "adjust_pvalues",
     "cohen_h",
+    "compare_configurations",
     "compare_sets",
     "corrected_resampled_ttest",
     "gain_effect_sizes",
