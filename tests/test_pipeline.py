@@ -18,7 +18,7 @@ from layergain.results.io import load_results
 from tests.helpers import make_folder_set
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000)
+SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000, similarity_resamples=50)
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,7 @@ TARGETS: tuple[str, ...] = ("draw", "fixed")
 DEFAULT_OUT = "layergain-out"
 #: Names of a run's independent random streams, in the order they are spawned (fixed forever:
 #: another order or name changes every result).
-STREAMS: tuple[str, ...] = ("folds", "statistics")
+STREAMS: tuple[str, ...] = ("folds", "statistics", "transferability", "similarity_inference")
 
 
 def streams(seed: int) -> dict[str, Any]:
@@ -251,6 +251,9 @@ class RunConfig:
         network as one draw, or this pretrained network.
     confidence : float, default=0.95
         Interval level, in (0, 1).
+    similarity_resamples : int, default=200
+        Image resamples of the similarity inference (each recomputes every network pair's measure
+        on half the images; :func:`layergain.similarity.study_similarity_inference`); at least 2.
     seed : int, default=0
         Seed of subsets, folds and statistics (:func:`streams`); at least 0.
     cache : str, default=None
@@ -325,6 +328,8 @@ class RunConfig:
                           "the pretrained network counted as one draw (draw), or this pretrained network (fixed)",
                           choices=TARGETS)
     confidence: float = setting(0.95, _CONFIDENCE_HELP, kind="float", between=(0, 1), metavar="C")
+    similarity_resamples: int = setting(200, "image resamples (half-samples) of the similarity inference",
+                                        kind="int", minimum=2, metavar="B")
     seed: int = setting(0, "seed of folds, subsets and resampling", kind="int", minimum=0, metavar="S")
     cache: str | None = setting(None, "feature cache (default $XDG_CACHE_HOME/layergain or ~/.cache/layergain)",
                                 metavar="DIR")

@@ -13,6 +13,7 @@ __all__ = [
     "BOUNDS",
     "CLASS",
     "DATASET",
+    "ESTIMATOR",
     "IMAGE",
     "INIT",
     "LAYER",
@@ -41,6 +42,7 @@ PAIR = "pair"  # a pair of random seeds (random-vs-random reference)
 SET_PAIR = "set_pair"  # a pair of image sets in a comparison
 LAYER_PRETRAINED = "layer_pretrained"
 LAYER_OTHER = "layer_other"
+ESTIMATOR = "estimator"  # a transferability estimator (tau table)
 
 # Values along dimensions
 PRETRAINED = "pretrained"

@@ -15,7 +15,7 @@ from layergain.data import bundled_sample_path
 from layergain.pipeline import RunConfig, compare, run
 from layergain.results.io import load_results
 
-SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000)
+SMALL = dict(max_per_class=6, seeds=2, folds=3, image_size=64, draws=2000, similarity_resamples=50)
 # The comparison's runs probe a chosen subset of layers: fewer probe fits, and a custom layer list.
 COMPARISON_LAYERS = [
     "blocks.1.0",

@@ -17,8 +17,10 @@ from layergain.report.run_report import build_document, run_tables
 from layergain.report.summary import summarise_run
 from layergain.report.tables import latex_escape, to_latex
 
-FIGURES = ("accuracy_by_layer", "gain_by_layer", "similarity_by_layer", "cka_heatmap", "accuracy_vs_params")
-TABLES = ("per_layer", "per_layer_inference", "per_layer_tests", "per_layer_metrics")
+FIGURES = ("accuracy_by_layer", "gain_by_layer", "similarity_by_layer", "cka_heatmap", "accuracy_vs_params",
+           "similarity_difference_by_layer", "transferability_tau")
+TABLES = ("per_layer", "per_layer_inference", "per_layer_tests", "per_layer_metrics", "per_layer_similarity",
+          "transferability")
 
 
 def md_table(markdown: str, number: int) -> tuple[list[str], list[list[str]]]:
@@ -71,7 +73,7 @@ def test_rebuilt_from_results_file_alone_is_identical(kather_run, tmp_path, caps
     """`layergain report results.nc --out DIR` gives the same Markdown, tables and figures as the run."""
     code = main(["report", str(kather_run.out / "results.nc"), "--out", str(tmp_path)])
     out = capsys.readouterr().out.strip()
-    assert code == 0 and out == f"run report: {tmp_path / 'report.html'}  (17 files)"
+    assert code == 0 and out == f"run report: {tmp_path / 'report.html'}  (23 files)"
     assert (tmp_path / "report.md").read_text() == (kather_run.out / "report.md").read_text()
     for stem in (*TABLES, "tables"):
         name = f"tables/{stem}.tex"
@@ -154,8 +156,10 @@ def test_methods_cite_every_setting(kather_run, kather_results):
         json.loads(a["versions"])["torch"],
     ):
         assert str(needle) in methods, needle
+    # the gain's statistics no longer bootstrap (the transferability tau's interval does, and says so)
+    gain_methods = methods.split("**Transferability.**")[0]
     for old in ("bootstrap", "sign-flip", "B = "):
-        assert old not in methods, old
+        assert old not in gain_methods, old
 
 
 def test_data_card_summary_is_shown(kather_run, kather_results):

@@ -34,6 +34,8 @@ __all__ = [
     "cka_heatmap",
     "gain_by_layer",
     "similarity_by_layer",
+    "similarity_difference_by_layer",
+    "transferability_tau",
 ]
 
 ACC_LABEL = "probe accuracy (proportion correct)"
@@ -277,6 +279,56 @@ def accuracy_vs_params(s: RunSummary, base: Path) -> list[Path]:
         return save(fig, base)
 
 
+def similarity_difference_by_layer(s: RunSummary, base: Path) -> list[Path]:
+    """Per measure: pretrained-vs-random minus random-vs-random by layer with its CI, 0 marked."""
+    diffs = list(s.differences.values())
+    x = np.arange(len(s.layers))
+    level = fmt.level(diffs[0].attrs.get("confidence", s.confidence)) if diffs else ""
+    with figure(height=1.6 * len(diffs) + 1.0, nrows=len(diffs), sharex=True, squeeze=False) as (fig, axes):
+        for ax, d in zip(axes[:, 0], diffs):
+            band(ax, x, d.ci[:, 0], d.ci[:, 1], color=PRETRAINED["color"], alpha=0.18)
+            ax.plot(x, d.difference, **PRETRAINED)
+            sig = np.nan_to_num(d.p, nan=1.0) <= s.alpha
+            ax.plot(x[sig], d.difference[sig], **SIGNIFICANT)
+            ax.axhline(0.0, **REFERENCE)
+            _na_marks(ax, x, d.difference)
+            ax.set_ylabel(f"{d.label}\nD" + (" (distance)" if not d.higher_is_similar else ""), fontsize=7.5)
+        handles = [
+            Line2D([], [], **PRETRAINED, label="D = pretrained-vs-random − random-vs-random"),
+            Patch(color=PRETRAINED["color"], alpha=0.18, label=f"{level} CI (images and seeds)"),
+            Line2D([], [], **SIGNIFICANT, label=f"one-sided p ≤ {s.alpha:g} (per layer)"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=7)
+        layer_axis(axes[-1, 0], s.layers)
+        fig.suptitle(_title(s, "Similarity to random weights, with inference"), fontsize=10)
+        return save(fig, base)
+
+
+def transferability_tau(s: RunSummary, base: Path) -> list[Path]:
+    """Kendall's tau of every estimator with the probe accuracy and with the gain, with CIs."""
+    t = s.transfer
+    names = [t.labels[e] for e in t.estimators]
+    y = np.arange(len(names))[::-1]
+    level = fmt.level(t.tau_attrs.get("confidence", s.confidence))
+    panels = (("with the pretrained probe accuracy", t.tau_accuracy, t.tau_accuracy_ci),
+              ("with the gain (pretrained − random)", t.tau_gain, t.tau_gain_ci))
+    with figure(height=0.32 * len(names) + 1.4, ncols=2, sharey=True) as (fig, axes):
+        for ax, (what, tau, ci) in zip(axes, panels):
+            ax.axvline(0.0, **REFERENCE)
+            ax.hlines(y, ci[:, 0], ci[:, 1], color=PRETRAINED["color"], linewidth=1.2)  # a percentile CI
+            ax.plot(tau, y, linestyle="none", marker="o", markersize=4, color=PRETRAINED["color"])
+            for k in np.flatnonzero(~np.isfinite(tau)):
+                ax.text(0.0, y[k], "n/a", ha="center", va="center", fontsize=6.5, color="0.3")
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_xlabel(f"Kendall's τ across layers, {level} CI")
+            ax.set_title(what, fontsize=8.5)
+        axes[0].set_yticks(y, names)
+        for ax in axes:
+            ax.set_ylabel("estimator")
+        fig.suptitle(_title(s, "Transferability estimators against the probe, Kendall's τ"), fontsize=10)
+        return save(fig, base)
+
+
 #: name -> (function, caption builder); the order of the report.
 FIGURES = {
     "accuracy_by_layer": accuracy_by_layer,
@@ -284,12 +336,23 @@ FIGURES = {
     "similarity_by_layer": similarity_by_layer,
     "cka_heatmap": cka_heatmap,
     "accuracy_vs_params": accuracy_vs_params,
+    "similarity_difference_by_layer": similarity_difference_by_layer,
+    "transferability_tau": transferability_tau,
 }
 
 
+def available(s: RunSummary) -> list[str]:
+    """The figures ``s`` has the numbers for (results written before the inference and the
+    transferability estimators have neither)."""
+    skip = {"similarity_difference_by_layer"} if not s.differences else set()
+    if s.transfer is None:
+        skip.add("transferability_tau")
+    return [name for name in FIGURES if name not in skip]
+
+
 def write_figures(s: RunSummary, folder: Path) -> dict[str, list[Path]]:
-    """Every run figure into ``folder``; returns name -> [png, pdf]."""
-    return {name: fn(s, Path(folder) / name) for name, fn in FIGURES.items()}
+    """Every run figure ``s`` has the numbers for into ``folder``; returns name -> [png, pdf]."""
+    return {name: FIGURES[name](s, Path(folder) / name) for name in available(s)}
 
 
 __all__ += ["FULL_WIDTH", "write_figures"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from layergain.report import fmt
 from layergain.report.fmt import est_ci, layer_runs, p_is, plural
-from layergain.report.summary import RunSummary, json_attr
+from layergain.report.summary import Difference, RunSummary, json_attr
 
 __all__ = ["data_text", "run_findings"]
 
@@ -318,6 +318,99 @@ def _similarity(s: RunSummary) -> str | None:
     return text
 
 
+def _difference_at(s: RunSummary, d: Difference, j: int) -> str:
+    """``−0.123 [95 % CI −0.200, −0.050], one-sided p = 0.004 (0.412 vs 0.535)`` at layer ``j``."""
+    level = fmt.level(d.attrs.get("confidence", s.confidence))
+    return (
+        f"{fmt.signed(d.difference[j])} [{level} two-sided CI {fmt.signed(d.ci[j, 0])}, "
+        f"{fmt.signed(d.ci[j, 1])}], one-sided {p_is(d.p[j])} ({fmt.num(d.pretrained_random[j])} pretrained vs "
+        f"random, {fmt.num(d.random_random[j])} random vs random)"
+    )
+
+
+def _similarity_inference(s: RunSummary) -> list[str]:
+    """One sentence per measure: at which layers pretrained-vs-random similarity is lower than
+    random-vs-random (one-sided test at each layer), the largest difference with its CI and p."""
+    out = []
+    L = len(s.layers)
+    for d in s.differences.values():
+        tested = np.isfinite(d.p)
+        than = "lower than" if d.higher_is_similar else "larger than"
+        what = f"pretrained-vs-random {d.label}"
+        if not tested.any():
+            why = next(iter(d.reasons.values()), "no reason was recorded")
+            out.append(f"**The test of {what} against random-vs-random is n/a** at every layer: {why}.")
+            continue
+        sig = tested & (d.p <= s.alpha)
+        scope = (f"one-sided test over images and random seeds at each layer, p ≤ {s.alpha:g}, unadjusted "
+                 f"across the {L} layers")
+        if sig.any():
+            j = int(np.flatnonzero(sig)[np.argmax(np.abs(d.difference[sig]))])
+            text = (
+                f"**{what[0].upper() + what[1:]} is {than} random-vs-random at {sig.sum()} of {L} layers** "
+                f"({layer_runs(s.layers, sig)}; {scope}); the largest difference is at `{s.layers[j]}`: "
+                f"{_difference_at(s, d, j)}."
+            )
+        else:
+            j = int(np.flatnonzero(tested)[-1])
+            text = (
+                f"**{what[0].upper() + what[1:]} is not shown {than} random-vs-random** at any of the "
+                f"{int(tested.sum())} tested layers ({scope}); at `{s.layers[j]}`: {_difference_at(s, d, j)}."
+            )
+        untested = ~tested
+        if untested.any():
+            layer = next((s.layers[k] for k in np.flatnonzero(untested) if s.layers[k] in d.reasons), None)
+            text += (f" n/a at {layer_runs(s.layers, untested)}"
+                     + (f" ({d.reasons[layer]})" if layer else "") + ".")
+        out.append(text)
+    return out
+
+
+def _tau_words(t, names: list[int], tau: np.ndarray, ci: np.ndarray) -> str:
+    return ", ".join(f"{t.labels[t.estimators[e]]} ({fmt.signed(tau[e], 2)} {fmt.ci(*ci[e], digits=2)})"
+                     for e in names)
+
+
+def _transferability(s: RunSummary) -> list[str]:
+    """Which estimators track the probe accuracy and the gain across layers (Kendall's tau with its CI)."""
+    t = s.transfer
+    if t is None:
+        return []
+    level = fmt.level(t.tau_attrs.get("confidence", s.confidence))
+    resampled = t.tau_attrs.get("resampled", "random inits")
+    out = []
+    for what, tau, ci, against in (
+        ("gain", t.tau_gain, t.tau_gain_ci, "each estimator's pretrained-minus-random difference and the gain"),
+        ("accuracy", t.tau_accuracy, t.tau_accuracy_ci, "each estimator on the pretrained network and its probe "
+         "accuracy"),
+    ):
+        finite = np.isfinite(tau) & np.isfinite(ci).all(axis=1)
+        if not finite.any():
+            continue
+        above = [e for e in np.flatnonzero(finite) if ci[e, 0] > 0]
+        below = [e for e in np.flatnonzero(finite) if ci[e, 1] < 0]
+        neither = [e for e in np.flatnonzero(finite) if e not in above and e not in below]
+        head = ("**Which transferability estimators track the gain**" if what == "gain"
+                else "**Which transferability estimators track the pretrained probe accuracy**")
+        parts = []
+        if above:
+            parts.append(f"τ above 0 for {_tau_words(t, above, tau, ci)}")
+        if below:
+            parts.append(f"τ below 0 for {_tau_words(t, below, tau, ci)}")
+        if neither:
+            parts.append(f"the CI includes 0 for {_tau_words(t, neither, tau, ci)}")
+        n_layers = int(np.nanmax(t.n_layers)) if np.isfinite(t.n_layers).any() else len(s.layers)
+        out.append(
+            f"{head} (Kendall's τ across {n_layers} layers between {against}; {level} percentile CI over "
+            f"{resampled}, conditional on the estimators' values on these images and on this pretrained "
+            f"network): " + "; ".join(parts) + "."
+        )
+    missing = [e for e in t.estimators if e in t.tau_reasons]
+    if missing:
+        out.append("**τ is n/a** for " + "; ".join(f"{t.labels[e]}: {t.tau_reasons[e]}" for e in missing) + ".")
+    return out
+
+
 def _nan_measures(s: RunSummary) -> list[str]:
     """One line per group of measures that are n/a at the same layers, with a recorded reason."""
     groups: dict[tuple, list] = {}
@@ -396,8 +489,9 @@ def run_findings(s: RunSummary) -> list[str]:
     items += [t for t in (_precision(s),) if t]
     items += [t for t in (_secondary(s), _trend(s), _sweet_spot(s)) if t]
     items += _random_baseline(s)
-    items += [t for t in (_similarity(s),) if t]
+    items += _similarity_inference(s) if s.differences else [t for t in (_similarity(s),) if t]
     items += _nan_measures(s)
+    items += _transferability(s)
     items += [t for t in (_convergence(s), _formats(s)) if t]
     items.append(_skipped(s))
     return items
@@ -427,4 +521,17 @@ def data_text(s: RunSummary) -> list[str]:
     )
     sha = a.get("data_content_sha256", "")
     out.append(used + (f"; SHA-256 of their content: `{sha}`." if sha else "."))
+    return out + _leakage_text(a)
+
+
+def _leakage_text(a: dict) -> list[str]:
+    """What the leakage guard found (near-duplicates; the order check of a set without groups)."""
+    out = []
+    if a.get("duplicates_summary"):
+        out.append(f"**Near-duplicates.** {a['duplicates_summary']}")
+    elif a.get("leakage_note"):
+        out.append(f"**Near-duplicates.** {str(a['leakage_note'])[0].upper()}{str(a['leakage_note'])[1:]}.")
+    if a.get("order_check_summary"):
+        head = "**Hidden structure: flagged.**" if int(a.get("order_check_flagged", 0) or 0) else "**Hidden structure.**"
+        out.append(f"{head} {a['order_check_summary']}")
     return out

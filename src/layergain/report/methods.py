@@ -110,7 +110,43 @@ def _probes_and_rest(s: RunSummary, grouping: str) -> list[str]:
         f"**Software.** {_versions(a)}. Resampling seed {a.get('seed', '')}. The command line, timings and "
         "creation time are stored in results.nc (attributes `command`, `timings_s`, `created`)."
     )
-    return [p2, p3, p4, p5]
+    return [p2, p3, p4, *_inference_methods(s), *_transferability_methods(s), p5]
+
+
+def _inference_methods(s: RunSummary) -> list[str]:
+    """Similarity with inference: the difference, its two variance parts, interval and test (from the attrs)."""
+    if not s.differences:
+        return []
+    first = next(iter(s.differences.values()))
+    a = first.attrs
+    labels = ", ".join(d.label for d in s.differences.values())
+    n_random = int(a.get("n_random", s.n_random) or 0)
+    return [
+        f"**Similarity with inference.** For {labels} (mutual k-NN with k = {a.get('k', '')}), per layer: "
+        f"{a.get('method', '')}. {fmt.count(a.get('n_boot'))} image resamples, "
+        f"{fmt.level(a.get('confidence', s.confidence))} two-sided intervals, {n_random} random networks; "
+        "the one-sided p-values are per layer and unadjusted across layers. Random stream "
+        f"`similarity_inference` of the run's seed {s.attrs.get('seed', '')}."
+    ]
+
+
+def _transferability_methods(s: RunSummary) -> list[str]:
+    """The transferability estimators (each's method) and Kendall's tau with its bootstrap interval."""
+    t = s.transfer
+    if t is None:
+        return []
+    estimators = "; ".join(t.methods[e] for e in t.estimators if t.methods.get(e))
+    a = t.tau_attrs
+    return [
+        f"**Transferability.** For every network and layer, from its features and the labels: {estimators}. "
+        "Whether they track the probe: Kendall's τ across layers between each estimator on the pretrained "
+        "network and its probe accuracy, and between each estimator's pretrained-minus-mean-random difference "
+        f"and the gain ({a.get('method', '')}; {fmt.count(a.get('n_boot'))} draws, "
+        f"{fmt.level(a.get('confidence', s.confidence))} percentile intervals, resampling {a.get('resampled', '')}). "
+        "Layers are the units of τ and are not resampled; the estimators are not recomputed per draw, so the "
+        "intervals are conditional on their values on these images. Random stream `transferability` of the "
+        f"run's seed {s.attrs.get('seed', '')}."
+    ]
 
 
 def _run_statistics(s: RunSummary) -> str:

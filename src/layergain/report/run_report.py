@@ -21,7 +21,7 @@ import xarray as xr
 
 from layergain.report import fmt
 from layergain.report.document import Document, Paragraph
-from layergain.report.figures import write_figures
+from layergain.report.figures import available, write_figures
 from layergain.report.findings import data_text, run_findings
 from layergain.report.fmt import layer_runs
 from layergain.report.methods import run_methods
@@ -181,12 +181,82 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
             "random). PWCCA, RBF CKA: pretrained vs random, mean over seeds."
         ),
     )
-    return {
+    out = {
         "per_layer": main,
         "per_layer_inference": inference,
         "per_layer_tests": tests,
         "per_layer_metrics": metrics,
     }
+    if s.differences:
+        out["per_layer_similarity"] = _similarity_table(s, name)
+    if s.transfer is not None:
+        out["transferability"] = _transferability_table(s, name)
+    return out
+
+
+def _similarity_table(s: RunSummary, name: str) -> TableSpec:
+    """Per layer and measure: pretrained-vs-random minus random-vs-random, its CI and one-sided p."""
+    diffs = list(s.differences.values())
+    level = fmt.level(diffs[0].attrs.get("confidence", s.confidence))
+    tex_level = level.replace(" %", "~\\%")
+    short = {"cka_debiased": "dCKA", "cka_linear": "CKA", "mutual_knn": "mkNN", "angular_shape": "ang.",
+             "rsa": "RSA"}
+    columns = [Column("layer", "Layer", "code")]
+    for d in diffs:
+        tag = short.get(d.name, d.name)
+        columns += [Column(f"{tag} D", f"{tag} $D$", "signed"), Column(f"{tag} {level} CI", f"{tag} {tex_level} CI", "ci"),
+                    Column(f"{tag} p", f"{tag} $p$", "p")]
+    rows = [[s.layers[j], *[v for d in diffs for v in (d.difference[j], tuple(d.ci[j]), d.p[j])]]
+            for j in range(len(s.layers))]
+    labels = "; ".join(f"{short.get(d.name, d.name)}: {d.label}" for d in diffs)
+    return TableSpec(
+        columns=columns,
+        rows=rows,
+        caption=f"Similarity to random weights with inference per layer, {name}.",
+        label=latex_label("tab", "layergain", name, "similarity"),
+        notes=(
+            f"D: mean over seeds of the measure between the pretrained and a random network minus its mean "
+            f"between two random networks ({labels}). A similarity lower, or a distance (ang.) larger, for "
+            f"pretrained vs random than for random vs random gives D < 0 (distance: D > 0). CI: two-sided "
+            f"{level}, over images (half-samples without replacement) and random seeds. p: one-sided "
+            "(pretrained-vs-random less similar than random-vs-random), per layer, unadjusted. n/a: not "
+            "computable (see the findings)."
+        ),
+    )
+
+
+def _transferability_table(s: RunSummary, name: str) -> TableSpec:
+    """Per estimator: Kendall's tau across layers with the probe accuracy and with the gain, with CIs."""
+    t = s.transfer
+    level = fmt.level(t.tau_attrs.get("confidence", s.confidence))
+    tex_level = level.replace(" %", "~\\%")
+    conditional = "estimator values, pretrained network"
+    return TableSpec(
+        columns=[
+            Column("estimator", "Estimator", "text"),
+            Column("τ accuracy", "$\\tau_\\mathrm{acc}$", "signed", 2),
+            Column(f"τ accuracy {level} CI", tex_level + " CI", "ci", 2),
+            Column("τ gain", "$\\tau_\\mathrm{gain}$", "signed", 2),
+            Column(f"τ gain {level} CI", tex_level + " CI", "ci", 2),
+            Column("layers", "Layers", "int"),
+            Column("CI conditional on", "CI conditional on", "text"),
+        ],
+        rows=[
+            [t.labels[e], t.tau_accuracy[k], tuple(t.tau_accuracy_ci[k]), t.tau_gain[k], tuple(t.tau_gain_ci[k]),
+             t.n_layers[k], conditional]
+            for k, e in enumerate(t.estimators)
+        ],
+        caption=f"Do transferability estimators track the probe? Kendall's τ across layers, {name}.",
+        label=latex_label("tab", "layergain", name, "transferability"),
+        notes=(
+            "τ accuracy: Kendall's τ-b across layers between the estimator on the pretrained network and its "
+            "probe accuracy; τ gain: between the estimator's pretrained-minus-mean-random difference and the "
+            f"gain. CI: {level} percentile bootstrap over {t.tau_attrs.get('resampled', 'random inits')} "
+            f"({fmt.count(t.tau_attrs.get('n_boot'))} draws); layers are not resampled and the estimators are "
+            "not recomputed per draw, so the interval is conditional on their values on these images and on "
+            "this pretrained network. Layers: layers with finite values. n/a: see the findings."
+        ),
+    )
 
 
 def _inference_table(s: RunSummary, name: str) -> TableSpec:
@@ -264,6 +334,12 @@ def _mcnemar(s: RunSummary) -> tuple[list[float], list[str]]:
 
 
 def _figures(s: RunSummary) -> list[tuple[str, str, str]]:
+    """(file stem, alt text, caption) of every figure the results have the numbers for."""
+    shown = available(s)
+    return [f for f in _all_figures(s) if f[0] in shown]
+
+
+def _all_figures(s: RunSummary) -> list[tuple[str, str, str]]:
     """(file stem, alt text, caption) of every figure, captions from the numbers."""
     level = fmt.level(s.confidence)
     sig = s.significant
@@ -335,6 +411,24 @@ def _figures(s: RunSummary) -> list[tuple[str, str, str]]:
             "accuracy_vs_params",
             "Line chart: probe accuracy against parameters up to the layer",
             f"Probe accuracy against the number of parameters up to the layer (log scale){marks}.",
+        ),
+        (
+            "similarity_difference_by_layer",
+            "Line charts: pretrained-vs-random minus random-vs-random similarity by layer, per measure",
+            "Pretrained-vs-random minus random-vs-random similarity (D) by layer for "
+            + ", ".join(d.label for d in s.differences.values())
+            + f", with its two-sided {level} CI over images and random seeds; 0: as similar to random weights "
+            "as two random networks are to each other (below 0 for a similarity, above 0 for the distance: "
+            f"less similar). Stars: one-sided p ≤ {s.alpha:g} at that layer (unadjusted).",
+        ),
+        (
+            "transferability_tau",
+            "Dot plot: Kendall's tau of each transferability estimator with accuracy and with gain",
+            "Kendall's τ across layers of each transferability estimator with the pretrained probe accuracy "
+            "(left) and of its pretrained-minus-random difference with the gain (right), with "
+            + (f"{fmt.level(s.transfer.tau_attrs.get('confidence', s.confidence))} percentile CIs over "
+               f"{s.transfer.tau_attrs.get('resampled', 'random inits')}" if s.transfer is not None else "CIs")
+            + ", conditional on the estimators' values on these images.",
         ),
     ]
 

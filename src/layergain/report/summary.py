@@ -22,7 +22,9 @@ from layergain.results.io import decode_attr
 
 __all__ = [
     "DEFAULT_ALPHA",
+    "Difference",
     "RunSummary",
+    "Transferability",
     "json_attr",
     "layer_reasons",
     "nan_reasons",
@@ -111,6 +113,131 @@ class Measure:
     method: str = ""
 
 
+@dataclass
+class Difference:
+    """Similarity with inference at every layer: pretrained-vs-random minus random-vs-random."""
+
+    name: str
+    label: str
+    difference: np.ndarray  # (layer,)
+    ci: np.ndarray  # (layer, 2)
+    p: np.ndarray  # one-sided: pretrained-vs-random less similar than random-vs-random
+    pretrained_random: np.ndarray
+    random_random: np.ndarray
+    higher_is_similar: bool  # False for a distance (a positive difference is "less similar")
+    reasons: dict = field(default_factory=dict)  # layer -> reason
+    attrs: dict = field(default_factory=dict)  # how it was made (method, n_boot, confidence, …)
+
+
+@dataclass
+class Transferability:
+    """The transferability estimators per (init, layer) and Kendall's tau of each across layers."""
+
+    estimators: list[str]
+    labels: dict[str, str]  # estimator -> its label
+    methods: dict[str, str]  # estimator -> how it is computed
+    pretrained: np.ndarray  # (estimator, layer): the pretrained network's value
+    difference: np.ndarray  # (estimator, layer): pretrained minus mean random
+    reasons: dict[str, dict]  # estimator -> {layer: {init: reason}}
+    tau_accuracy: np.ndarray  # (estimator,)
+    tau_accuracy_ci: np.ndarray  # (estimator, 2)
+    tau_gain: np.ndarray
+    tau_gain_ci: np.ndarray
+    n_layers: np.ndarray
+    tau_reasons: dict[str, str]  # estimator (or a variable) -> why its tau is n/a
+    tau_attrs: dict  # method, n_boot, confidence, resampled
+
+
+#: Labels of the similarity-with-inference measures and the transferability estimators.
+DIFFERENCE_LABELS = {
+    "cka_debiased": "debiased CKA",
+    "cka_linear": "linear CKA",
+    "mutual_knn": "mutual k-NN alignment",
+    "angular_shape": "angular shape distance",
+    "rsa": "RSA",
+}
+ESTIMATOR_LABELS = {
+    "logme": "LogME",
+    "hscore": "H-score",
+    "nleep": "N-LEEP",
+    "gbc": "GBC",
+    "transrate": "TransRate",
+    "knn_accuracy": "kNN accuracy",
+    "ncc_accuracy": "NCC accuracy",
+}
+
+
+def _differences(ds: xr.Dataset, n_layers: int) -> dict[str, Difference]:
+    """Every measure with a ``<m>_difference`` variable (none in files written before it existed)."""
+    out = {}
+    for name in DIFFERENCE_LABELS:
+        var = name + "_difference"
+        if var not in ds:
+            continue
+        p = ds.get(var + "_p")
+        alternative = str(p.attrs.get("alternative", "")) if p is not None else ""
+        reasons = json_attr(ds[var].attrs, "nan_reason", {}) or {}
+        out[name] = Difference(
+            name=name,
+            label=DIFFERENCE_LABELS[name],
+            difference=_var(ds, var, n_layers),
+            ci=_ci(ds, var + "_ci", n_layers),
+            p=_var(ds, var + "_p", n_layers),
+            pretrained_random=_var(ds, name + "_pretrained_random", n_layers),
+            random_random=_var(ds, name + "_random_random", n_layers),
+            higher_is_similar="distance" not in alternative,
+            reasons={str(k): str(v) for k, v in reasons.items()} if isinstance(reasons, dict) else {},
+            attrs={k: v for k, v in ds[var].attrs.items() if k not in ("nan_reason", "long_name")},
+        )
+    return out
+
+
+TRANSFER_PREFIX = "transfer_"
+
+
+def _transferability(ds: xr.Dataset, layers: list[str]) -> Transferability | None:
+    if "tau_gain" not in ds or S.ESTIMATOR not in ds.dims:
+        return None
+    names = [str(e) for e in ds[S.ESTIMATOR].values]
+    kinds = ds["kind"].values
+    pre, diff, reasons, methods = [], [], {}, {}
+    for name in names:
+        var = ds.get(TRANSFER_PREFIX + name)
+        if var is None:
+            pre.append(np.full(len(layers), np.nan))
+            diff.append(np.full(len(layers), np.nan))
+            continue
+        v = var.transpose(S.INIT, S.LAYER).values.astype(float)
+        pre.append(v[kinds == S.PRETRAINED][0])
+        diff.append(v[kinds == S.PRETRAINED][0] - _nanstat(np.nanmean, v[kinds == "random"], 0))
+        reasons[name] = nan_reasons(var)
+        methods[name] = str(var.attrs.get("method", ""))
+    tau_attrs = {k: v for k, v in ds["tau_gain"].attrs.items() if k != "nan_reason"}
+    tau_reasons = json_attr(ds["tau_gain"].attrs, "nan_reason", {}) or {}
+
+    def by_estimator(name: str) -> np.ndarray:
+        return ds[name].values.astype(float)
+
+    def ci(name: str) -> np.ndarray:
+        return ds[name].transpose(S.ESTIMATOR, S.BOUND).sel({S.BOUND: list(S.BOUNDS)}).values.astype(float)
+
+    return Transferability(
+        estimators=names,
+        labels={n: ESTIMATOR_LABELS.get(n, n) for n in names},
+        methods=methods,
+        pretrained=np.array(pre),
+        difference=np.array(diff),
+        reasons=reasons,
+        tau_accuracy=by_estimator("tau_accuracy"),
+        tau_accuracy_ci=ci("tau_accuracy_ci"),
+        tau_gain=by_estimator("tau_gain"),
+        tau_gain_ci=ci("tau_gain_ci"),
+        n_layers=by_estimator("tau_n_layers") if "tau_n_layers" in ds else np.full(len(names), np.nan),
+        tau_reasons={str(k): str(v) for k, v in tau_reasons.items()} if isinstance(tau_reasons, dict) else {},
+        tau_attrs=tau_attrs,
+    )
+
+
 _LABELS = {
     "cka_linear": "linear CKA",
     "cka_debiased": "debiased CKA",
@@ -174,6 +301,8 @@ class RunSummary:
     measures: dict[str, Measure]
     sweet: int
     best: int
+    differences: dict[str, Difference] = field(default_factory=dict)  # similarity with inference, by measure
+    transfer: Transferability | None = None  # transferability estimators and their tau table (None: not in the file)
 
     @property
     def significant(self) -> np.ndarray:
@@ -321,4 +450,6 @@ def summarise_run(ds: xr.Dataset) -> RunSummary:
         measures=measures,
         sweet=_layer_index(ds, "sweet_spot", layers),
         best=_layer_index(ds, "best_layer", layers),
+        differences=_differences(ds, n),
+        transfer=_transferability(ds, layers),
     )

@@ -122,6 +122,7 @@ _TEX_UNICODE = {
     "χ": r"$\chi$",
     "²": r"\textsuperscript{2}",
     "ρ": r"$\rho$",
+    "τ": r"$\tau$",
     "α": r"$\alpha$",
     "…": r"\ldots{}",
     "µ": r"\textmu{}",

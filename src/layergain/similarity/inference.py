@@ -304,7 +304,9 @@ def _interval(d: float, pr: float, rr: float, v_img: float, v_seed: float, n_see
 def _quantile(level: float, v_img: float, v_seed: float, df: float) -> float:
     """Banerjee's combination: sqrt((v_img z^2 + v_seed t_df^2) / (v_img + v_seed)) at ``level``."""
     zq, tq = stats.norm.ppf(level), stats.t.ppf(level, df)
-    return float(np.sqrt((v_img * zq**2 + v_seed * tq**2) / (v_img + v_seed)))
+    # a part without variance adds nothing (not 0 * inf = NaN at level 1, where brentq starts)
+    parts = (v_img * zq**2 if v_img > 0 else 0.0) + (v_seed * tq**2 if v_seed > 0 else 0.0)
+    return float(np.sqrt(parts / (v_img + v_seed)))
 
 
 def _p_lower(z: float, v_img: float, v_seed: float, df: float) -> float:

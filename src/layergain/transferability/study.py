@@ -19,7 +19,7 @@ from layergain.validation import check_int, check_probability
 __all__ = ["ESTIMATOR", "ESTIMATORS", "study_transferability", "tau_table"]
 
 #: Dimension of :func:`tau_table`'s output (one entry per estimator).
-ESTIMATOR = "estimator"
+ESTIMATOR = S.ESTIMATOR
 #: The estimators of :func:`study_transferability`, in order (the names of its variables).
 ESTIMATORS: tuple[str, ...] = ("logme", "hscore", "nleep", "gbc", "transrate", "knn_accuracy", "ncc_accuracy")
 
