@@ -27,7 +27,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("stats", "leakage"),  # leakage: duplicates and the order check, which runs probes
     ("results",),
     ("report",),
-    ("pipeline",),
+    ("pipeline", "planning"),  # planning: counts and times a run before it runs (beside the pipeline)
     ("cli",),
 ]
 GROUND = FLOORS[0]

@@ -27,7 +27,7 @@ def test_streams_are_the_spawned_seed_sequences_in_fixed_order():
     for seed in (0, 7):
         got = C.streams(seed)
         # appended names leave the earlier streams as they were (spawn keys 0, 1, ...)
-        assert list(got) == ["folds", "statistics", "transferability", "similarity_inference"]
+        assert list(got) == ["folds", "statistics", "transferability", "similarity_inference", "leakage"]
         expected = np.random.SeedSequence(seed).spawn(2)
         for ss, ref in zip(got.values(), expected):
             assert np.array_equal(ss.generate_state(4), ref.generate_state(4))

@@ -65,6 +65,10 @@ def test_the_widths_are_the_readouts_and_the_avg_configuration_equals_a_plain_ru
     for name in NUMBERS:
         xr.testing.assert_equal(avg[name], plain[name])
     assert not np.array_equal(cov["accuracy"].values, avg["accuracy"].values)
+    # the second configuration's numbers (statistics' draws included) are those of a run of it alone
+    alone = run(RunConfig(out=str(tmp_path / "cov"), cache=cache, readout=["cov:16"], **SMALL)).results
+    for name in NUMBERS:
+        xr.testing.assert_equal(cov[name], alone[name])
     assert "channel covariance" in (output.runs["cov-16_default"].out / "report.md").read_text()
 
 

@@ -103,6 +103,7 @@ def _add(p: argparse.ArgumentParser, cls: type, *names: str) -> None:
 
 
 _DATA = ("data", "group_column", "max_per_class", "data_card", "skip_bad_images")
+_GUARD = ("keep_duplicates_apart", "duplicate_threshold")
 _MODEL = ("model", "model_kwargs", "weights", "layers")
 _COMPUTE = ("batch_size", "device", "engine", "threads", "jobs", "workers", "scheduler")
 
@@ -113,9 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="the whole study on one image set: features, probes, similarity, statistics, report")
-    _add(run, RunConfig, *_DATA, *_MODEL, "features", "out", "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
+    _add(run, RunConfig, *_DATA, *_GUARD, *_MODEL, "features", "out", "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
          "margin",
          "target", "confidence", "similarity_resamples", "probe_c", "seed", "cache", *_COMPUTE, "quiet")
+
+    pln = sub.add_parser("plan", help="before a long study: count its forward passes, fits and resamples and "
+                         "estimate its time here (a few seconds of calibration; nothing is written)")
+    _add(pln, RunConfig, *_DATA, *_MODEL, "seeds", "folds", "repeats", "image_size", "readout", "baseline", "draws",
+         "similarity_resamples", "jobs", "device", "quiet")
 
     ext = sub.add_parser("extract", help="compute and cache features only (pretrained and every seed)")
     _add(ext, RunConfig, *_DATA, *_MODEL, "seeds", "image_size", "readout", "baseline", "seed", "cache", "export",
@@ -177,6 +183,13 @@ def _cmd_extract(args) -> int:
     counts = extract(_config(args), log=_log(args.quiet))
     if not args.quiet:
         print(f"cached features of {len(counts)} networks × {next(iter(counts.values()))} images")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from layergain.planning import plan
+
+    print(plan(_config(args)).describe())
     return 0
 
 
@@ -267,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": _cmd_run, "extract": _cmd_extract, "compare": _cmd_compare, "report": _cmd_report,
-                "stats": _cmd_stats, "layers": _cmd_layers}
+                "stats": _cmd_stats, "layers": _cmd_layers, "plan": _cmd_plan}
     try:
         code = commands[args.command](args)
         interrupt.check()  # an interrupt whose exception was lost still ends as one

@@ -72,7 +72,7 @@ TARGETS: tuple[str, ...] = ("draw", "fixed")
 DEFAULT_OUT = "layergain-out"
 #: Names of a run's independent random streams, in the order they are spawned (fixed forever:
 #: another order or name changes every result).
-STREAMS: tuple[str, ...] = ("folds", "statistics", "transferability", "similarity_inference")
+STREAMS: tuple[str, ...] = ("folds", "statistics", "transferability", "similarity_inference", "leakage")
 
 
 def streams(seed: int) -> dict[str, Any]:
@@ -281,6 +281,12 @@ class RunConfig:
         Run work units on a Dask LocalCluster with this many workers.
     scheduler : str, default=None
         Run work units on an existing Dask scheduler (``tcp://host:port``).
+    keep_duplicates_apart : bool, default=False
+        Near-duplicate images (:func:`layergain.leakage.find_duplicates`) are always searched for
+        and reported; by default each cluster becomes a group (merged with the manifest's groups)
+        so that no cluster spans two folds. True: report them only.
+    duplicate_threshold : float, default=0.625
+        Similarity at which two images are near-duplicates, in (0, 1).
     skip_bad_images : bool, default=False
         Leave out unreadable images (listed in the report) instead of stopping.
     quiet : bool, default=False
@@ -355,6 +361,12 @@ class RunConfig:
                                   minimum=1, metavar="N")
     scheduler: str | None = setting(None, "run work units on an existing Dask cluster (tcp://host:port)",
                                     metavar="ADDR")
+    keep_duplicates_apart: bool = setting(False, "report near-duplicate images but do not group them (default: "
+                                          "each cluster becomes a group, so no cluster spans two folds)",
+                                          kind="flag")
+    duplicate_threshold: float = setting(0.625, "similarity at which two images are near-duplicates (calibrated "
+                                         "on planted copies: layergain.leakage)", kind="float", between=(0, 1),
+                                         metavar="T")
     skip_bad_images: bool = setting(False, "leave out unreadable images (listed in the report) instead of "
                                     "stopping", kind="flag")
     quiet: bool = setting(False, "no progress bars or messages", kind="flag")

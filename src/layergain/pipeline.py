@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from layergain import __version__
+from layergain import schema as S
 from layergain.config import DEFAULT_OUT, CompareConfig, RunConfig, StatsConfig
 from layergain.config import streams as config_streams
 from layergain.errors import InputValueError
@@ -109,17 +110,77 @@ def run(config: RunConfig, log: Log | None = None) -> RunOutput:
         + (f", groups from {image_set.group_column!r}" if image_set.groups is not None else "")
     )
     timings["load"] = time.perf_counter() - t0
+    with _timed(timings, "leakage"):
+        image_set, guard = _duplicates(config, image_set, log)
     with executor(config.workers, config.scheduler, config.jobs) as ex:
         log(f"work units on {ex.description}")
-        return _run_stages(config, image_set, card, out, cache, timings, t0, ex, log)
+        return _run_stages(config, image_set, card, out, cache, timings, t0, ex, log, guard)
 
 
-def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, log: Log) -> RunOutput:
+@dataclass
+class _Guard:
+    """What the leakage guard found (:mod:`layergain.leakage`), for the results."""
+
+    duplicates: object | None = None  # DuplicateReport, None where there are no images to read
+    grouped: bool = False
+    order: object | None = None  # OrderCheck, None where the set has groups
+    note: str = ""
+    manifest_groups: bool = False  # the set came with patient or slide ids
+
+    def attrs(self) -> dict:
+        out = {"duplicates_grouped": int(self.grouped), "leakage_note": self.note}
+        if self.duplicates is not None:
+            out.update(self.duplicates.attrs())
+            out["duplicates_summary"] = self.duplicates.summary() + (
+                " Each cluster was made a group, so that no cluster spans two folds." if self.grouped
+                and self.duplicates.clusters else "")
+        if self.order is not None:
+            out.update(self.order.attrs())
+            out["order_check_summary"] = self.order.summary()
+        return out
+
+
+def _duplicates(config: RunConfig, image_set: ImageSet, log: Log) -> tuple[ImageSet, _Guard]:
+    """Near-duplicates of the set, made groups unless ``keep_duplicates_apart`` (see :class:`RunConfig`)."""
+    manifest = image_set.groups is not None
+    if config.features:
+        return image_set, _Guard(note="near-duplicates not searched: features computed elsewhere (no images read)",
+                                 manifest_groups=manifest)
+    from layergain.leakage import find_duplicates, group_duplicates
+
+    report = find_duplicates(image_set, threshold=config.duplicate_threshold)
+    log(f"near-duplicates: {report.n_duplicated} images in {len(report.clusters)} clusters")
+    if config.keep_duplicates_apart or not report.clusters:
+        return image_set, _Guard(duplicates=report, manifest_groups=manifest)
+    groups = group_duplicates(image_set.groups, report)
+    column = image_set.group_column or "near-duplicate clusters"
+    grouped = replace(image_set, groups=groups, group_column=column)
+    check_foldable(grouped.labels, grouped.groups, config.folds, grouped.class_names)
+    return grouped, _Guard(duplicates=report, grouped=True, manifest_groups=manifest)
+
+
+def _order_check(config: RunConfig, image_set: ImageSet, nets, guard: _Guard, streams, manifest_groups: bool
+                 ) -> None:
+    """The hidden-structure check of a set without patient or slide ids, on the pretrained network's
+    middle probe layer (first configuration), into ``guard``."""
+    if manifest_groups:
+        return
+    from layergain.leakage import order_check
+
+    layer = nets.layers[len(nets.layers) // 2].name
+    with _one_torch_thread():
+        guard.order = order_check(next(iter(nets.stores.values())).layer(S.PRETRAINED, layer), image_set.labels,
+                                  folds=config.folds, seed=np.random.default_rng(_fresh(streams, "leakage")))
+
+
+def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, log: Log,
+                guard: _Guard | None = None) -> RunOutput:
     streams = config_streams(config.seed)
+    guard = guard or _Guard(manifest_groups=image_set.groups is not None)
     with _timed(timings, "features"):
         folds = make_folds(
             image_set.labels, image_set.groups, folds=config.folds, repeats=config.repeats,
-            seed=np.random.default_rng(streams["folds"]),
+            seed=np.random.default_rng(_fresh(streams, "folds")),
         )
         if config.features:
             nets, external = external_study(config.features, image_set, log,
@@ -127,28 +188,108 @@ def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, 
             image_set = replace(image_set, sha256=tuple(nets.store.sha256))
         else:
             nets, external = extract_study(config, image_set, cache, ex, log), None
+    with _timed(timings, "leakage"):
+        _order_check(config, image_set, nets, guard, streams, guard.manifest_groups)
+    if guard.order is not None:
+        log(f"order check: gap {guard.order.gap:+.3f}, p = {guard.order.p_value:.3g}"
+            + (" (flagged)" if guard.order.flagged else ""))
     grid = [(r, b) for r in nets.readouts for b in nets.baselines]
     computed = {}
     for readout, baseline in grid:
         if len(grid) > 1:
             log(f"configuration {configuration_name(readout, baseline)}")
-        computed[(readout, baseline)] = _configuration(
+        results = _configuration(
             config, image_set, card, nets, readout, baseline, folds, streams, ex, dict(timings), log, external
         )
+        computed[(readout, baseline)] = _with_guard(results, guard)
     # Everything is computed before anything is written: an error above leaves ``out`` as it was.
     if len(grid) == 1:
         files, written = _publish(out, computed[grid[0]], "run", log)
         timings["total"] = time.perf_counter() - t0
         return RunOutput(out=out, results=written, files=files, timings=timings)
+    with _timed(timings, "configurations"):
+        paired = _compare_configurations(list(computed.values()), [configuration_name(*c) for c in grid],
+                                         draws=config.draws, confidence=config.confidence, target=config.target,
+                                         seed=_fresh(streams, "statistics"))
     runs = {}
     for (readout, baseline), results in computed.items():
         name = configuration_name(readout, baseline)
         files, written = _publish(out / name, results, "run", log)
         runs[name] = RunOutput(out=out / name, results=written, files=files, timings=json_timings(written))
+    files, written = _publish(out / CONFIGURATIONS, paired, "configurations", log)
     timings["total"] = time.perf_counter() - t0
-    first = next(iter(runs.values()))
-    return RunOutput(out=out, results=first.results, files=[f for r in runs.values() for f in r.files],
+    return RunOutput(out=out, results=written, files=[f for r in runs.values() for f in r.files] + files,
                      timings=timings, runs=runs)
+
+
+#: The folder of a multi-configuration run that holds their paired comparison.
+CONFIGURATIONS = "configurations"
+
+
+def _compare_configurations(datasets: list[xr.Dataset], names: list[str], *, draws: int, confidence: float,
+                            target: str, seed) -> xr.Dataset:
+    """The paired comparison of configurations of one image set (results of runs on the same images)."""
+    from layergain import stats
+    from layergain.results.configurations import build_configurations
+    from layergain.results.provenance import configurations_attrs
+
+    t = time.perf_counter()
+    outcomes = [run_outcomes(ds).probe_outcomes() for ds in datasets]
+    readouts = [str(ds.attrs.get("readout", ds.attrs.get("pooling", ""))) for ds in datasets]
+    backbones = [(ds.attrs.get("backbone"), ds.attrs.get("weights_sha256")) for ds in datasets]
+    shared = np.array([[readouts[a] == readouts[b] and backbones[a] == backbones[b] for b in range(len(names))]
+                       for a in range(len(names))])
+    with _one_torch_thread():
+        result = stats.compare_configurations(outcomes, names, shared_pretrained=shared, pretrained=target,
+                                              n_draws=draws, confidence=confidence, seed=np.random.default_rng(seed))
+    paired = build_configurations(datasets, names, result)
+    paired.attrs = configurations_attrs(datasets, names, result, seconds=time.perf_counter() - t)
+    return paired
+
+
+def compare_configurations(runs: list[str | Path], out: str | Path, *, draws: int = CompareConfig.draws,
+                           confidence: float = CompareConfig.confidence, seed: int = CompareConfig.seed,
+                           log: Log | None = None) -> RunOutput:
+    """The paired comparison of runs on the same images that differ in readout, baseline or backbone.
+
+    Parameters
+    ----------
+    runs : list of str or Path
+        Two or more run folders or their results.nc, on the same images (``data_content_sha256``)
+        with the same folds, number of layers and seeds.
+    out : str or Path
+        Where to write ``configurations.nc`` and its report, staged as in :func:`run`.
+    draws, confidence, seed
+        As in :class:`CompareConfig`.
+    log : callable, default=None
+        As in :func:`run`.
+    """
+    from layergain.results.outcomes import check_same_images
+
+    log = log or _silent
+    CompareConfig(runs=list(runs), out=str(out), draws=draws, confidence=confidence, seed=seed).validate()
+    out = Path(out).expanduser()
+    check_writable(out, *_OUT)
+    datasets = [load_results(r) for r in runs]
+    names = check_same_images(datasets, runs)
+    log(f"comparing configurations {', '.join(names)} of {datasets[0].attrs.get('dataset')}")
+    t = time.perf_counter()
+    target = str(datasets[0].attrs.get("statistics_target", "draw"))
+    paired = _compare_configurations(datasets, names, draws=draws, confidence=confidence, target=target,
+                                     seed=np.random.SeedSequence(seed))
+    files, written = _publish(out, paired, "configurations", log)
+    return RunOutput(out=out, results=written, files=files, timings={"total": time.perf_counter() - t})
+
+
+def _with_guard(results: xr.Dataset, guard: _Guard) -> xr.Dataset:
+    """The leakage guard's findings in a run's results: attrs and the per-image cluster id."""
+    results.attrs.update(guard.attrs())
+    if guard.duplicates is not None:
+        results["duplicate_cluster"] = xr.DataArray(
+            np.asarray(guard.duplicates.cluster, dtype=np.int32), dims=(S.IMAGE,),
+            attrs={"description": "near-duplicate cluster of each image (index into the clusters found; -1: "
+                                  "none)", "method": str(guard.duplicates.method)})
+    return results
 
 
 def configuration_name(readout: str, baseline: str) -> str:
@@ -165,7 +306,16 @@ def json_timings(results: xr.Dataset) -> dict[str, float]:
 
 def _configuration(config, image_set, card, nets, readout: str, baseline: str, folds, streams, ex: Executor,
                    timings: dict[str, float], log: Log, external=None) -> xr.Dataset:
-    """Probes, similarity and statistics of one configuration (readout, baseline): its results."""
+    """Probes, similarity (with its inference), transferability and statistics of one configuration
+    (readout, baseline): its results."""
+    from layergain.results.build import per_image_correct
+    from layergain.similarity import study_similarity_inference
+    from layergain.transferability import study_transferability, tau_table
+
+    def fresh(name: str) -> np.random.SeedSequence:
+        return _fresh(streams, name)
+
+    estimator_seed, tau_seed = fresh("transferability").spawn(2)
     store = nets.stores[(readout, baseline)]
     n_classes = len(image_set.class_names)
     with _one_torch_thread():  # numpy/scikit-learn from here on; idle torch workers slow them down
@@ -183,20 +333,41 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
                 metrics=classification_metrics(probes.prediction, image_set.labels, n_classes),
                 readout=None if external is not None else readout,
             )
+        layer_names = [layer.name for layer in nets.layers]
         with _timed(timings, "similarity"):
             similarity = study_similarity(store, nets.inits, log=log)
+            inference = study_similarity_inference(
+                store, nets.inits, layer_names, n_boot=config.similarity_resamples, confidence=config.confidence,
+                seed=np.random.default_rng(fresh("similarity_inference")),
+            )
+        with _timed(timings, "transferability"):
+            estimates = study_transferability(store, nets.inits, layer_names, image_set.labels, folds,
+                                              seed=np.random.default_rng(estimator_seed))
     with _timed(timings, "statistics"):
         stats = run_statistics(
             run_outcomes(probe_ds), confidence=config.confidence, margin=config.margin, draws=config.draws,
-            target=config.target, seed=streams["statistics"],
+            target=config.target, seed=fresh("statistics"),
         )
-    results = run_dataset(probe_ds, stats, similarity, nets.inits)
+    t = time.perf_counter()
+    tau = tau_table(estimates, probe_ds["accuracy"], stats["gain"], correct=per_image_correct(probe_ds),
+                    confidence=config.confidence, seed=np.random.default_rng(tau_seed))
+    timings["transferability"] += time.perf_counter() - t
+    log(f"transferability: {len(estimates.data_vars)} estimators, Kendall's tau against accuracy and gain")
+    results = run_dataset(probe_ds, stats, similarity, nets.inits, similarity_inference=inference,
+                          transferability=estimates, tau=tau)
     results.attrs = run_attrs(
         config, image_set, card, **nets.weights, engines=nets.engines_of(baseline),
         extraction_threads=extraction_threads(config), probe=probes.settings, not_converged=probes.not_converged,
         seeds=nets.seeds[1:], timings=timings, readout=readout, baseline=baseline, external=external,
     )
     return results
+
+
+def _fresh(streams: dict, name: str) -> np.random.SeedSequence:
+    """A copy of the run's stream ``name``: spawning from it (every stage's generators do) leaves the
+    run's own stream as it was, so each configuration's numbers are those of a run of it alone."""
+    ss = streams[name]
+    return np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key, pool_size=ss.pool_size)
 
 
 @contextmanager
@@ -382,4 +553,6 @@ def _publish(out: Path, results: xr.Dataset, kind: str, log: Log) -> tuple[list[
 
     if kind == "run":
         return publish(out, results, report.write_report, log=log)
+    if kind == "configurations":
+        return publish(out, results, report.write_configurations_report, name="configurations.nc", log=log)
     return publish(out, results, report.write_comparison_report, name="comparison.nc", log=log)

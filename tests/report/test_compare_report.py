@@ -76,7 +76,7 @@ def test_interaction_table_follows_the_numbers(comparison_run, comparison):
     assert header == ["layer", f"Wald W ({df} df)", "p", "p (max-T)", "p (Holm)", "note"]
     assert [r[0] for r in rows] == [f"`{layer}`" for layer in comparison["layer"].values]
     for col, name in ((1, "interaction_wald"),):
-        assert [r[col] for r in rows] == [f"{w:.2f}" for w in comparison[name].values]
+        assert [r[col] for r in rows] == [fmt.num(w, 2) for w in comparison[name].values]  # NaN: n/a
     for col, name in (
         (2, "interaction_wald_p"),
         (3, "interaction_wald_p_maxt"),

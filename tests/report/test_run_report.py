@@ -99,7 +99,7 @@ def test_per_layer_table_shows_the_results(kather_run, kather_results):
         assert row[col["acc. random ± sd"]] == f"{float(mean):.3f} ± {float(sd):.3f}"
         assert row[col["gain"]] == f"{float(ds['gain'][j]):+.3f}"
         lo, hi = ds["gain_ci"].values[j]
-        assert row[col["gain 95 % CI (pointwise)"]] == f"[{lo:+.3f}, {hi:+.3f}]"
+        assert row[col["gain 95 % CI (pointwise)"]] == fmt.ci(lo, hi)  # "[n/a, n/a]" without a calibrated one
         assert row[col["p"]] == fmt.pval(ds["gain_p"][j])
         assert row[col["p (max-T)"]] == fmt.pval(ds["gain_p_maxt"][j])
         assert row[col["p (Holm)"]] == fmt.pval(ds["gain_p_holm"][j])

@@ -46,10 +46,15 @@ def test_table_numbers_match_the_markdown(kather_run, kather_results):
         assert cells[1] == str(int(kather_results["params_to_layer"][j]))
         assert cells[5] == f"{float(kather_results['gain'][j]):+.3f}"
         lo, hi = kather_results["gain_ci"].values[j]
-        assert cells[6:8] == [f"{lo:+.3f}", f"{hi:+.3f}"]
+        assert cells[6:8] == [_tex(lo, "+.3f"), _tex(hi, "+.3f")]  # NaN (no calibrated interval): {--}
         for k, name in ((9, "gain_p"), (10, "gain_p_maxt"), (11, "gain_p_holm")):
             p = float(kather_results[name][j])
-            assert cells[k] == ("<0.001" if p < 0.001 else f"{p:.3f}"), name
+            assert cells[k] == ("{--}" if not np.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"), name
+
+
+def _tex(x: float, spec: str) -> str:
+    """A number as the LaTeX tables write it: missing values as {--}."""
+    return "{--}" if not np.isfinite(x) else format(float(x), spec)
 
 
 def test_missing_values_are_braced_text():

@@ -320,6 +320,14 @@ def evaluate(
     reason[(variance <= 0) & (reason == "")] = (
         "no variation between images or networks: every network is right or wrong alike on every image"
     )
+    # The pivot takes the network-by-image share off the sum of both parts; where the observed parts
+    # do not even hold that share (S = 2 seeds that happen to score alike, their per-image noise all
+    # in the images' part) it would say the estimate is exactly known. No calibrated statement then.
+    reason[(var_units + q <= q_int) & (q_int > 0) & (reason == "")] = (
+        f"the {n_seeds} random seeds' accuracies are closer than their per-image disagreement allows (the "
+        "seeds' spread is below the network-by-image share it contains): too few seeds for a calibrated "
+        "interval here; use more seeds"
+    )
     bad = reason != ""
     return Contrasts(
         estimate=estimate,
