@@ -228,6 +228,7 @@ def evaluate(
     beta: np.ndarray,
     *,
     pretrained_spread: bool,
+    degenerate: str = "keep",
 ) -> Contrasts:
     r"""Estimates and variance components of contrasts.
 
@@ -241,6 +242,10 @@ def evaluate(
         at the same columns, loaded by ``alpha``): the target is then the gain of pretraining
         over the distribution of random initialisations. False: conditional on this pretrained
         network (its accuracy is a fixed quantity).
+    degenerate : {"keep", "nan"}, default="keep"
+        A contrast whose observed parts do not hold the network-by-image share the pivot takes
+        off (``var_units + q <= q_int``) gets a zero-width reference; ``"nan"`` marks it
+        uncalibrated with its reason instead.
 
     Notes
     -----
@@ -322,8 +327,11 @@ def evaluate(
     )
     # The pivot takes the network-by-image share off the sum of both parts; where the observed parts
     # do not even hold that share (S = 2 seeds that happen to score alike, their per-image noise all
-    # in the images' part) it would say the estimate is exactly known. No calibrated statement then.
-    reason[(var_units + q <= q_int) & (q_int > 0) & (reason == "")] = (
+    # in the images' part) it would say the estimate is exactly known (a zero-width interval).
+    # ``degenerate="nan"`` says so instead (the configurations' comparison); the run's statistics
+    # keep the calibrated behaviour measured in tests/stats/test_calibration.py for now.
+    degenerate_cells = (var_units + q <= q_int) & (q_int > 0) & (reason == "")
+    reason[degenerate_cells & (degenerate == "nan")] = (
         f"the {n_seeds} random seeds' accuracies are closer than their per-image disagreement allows (the "
         "seeds' spread is below the network-by-image share it contains): too few seeds for a calibrated "
         "interval here; use more seeds"
@@ -440,10 +448,10 @@ def infer(
 
 def contrast_inference(
     model: CrossedDesign, alpha: np.ndarray, beta: np.ndarray, *, pretrained_spread: bool, n_draws: int,
-    confidence: float, rng: np.random.Generator,
+    confidence: float, rng: np.random.Generator, degenerate: str = "keep",
 ) -> tuple[Contrasts, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`evaluate`, :func:`pivot_draws` and :func:`infer` in one: (contrasts, draws, p, interval)."""
-    contrasts = evaluate(model, alpha, beta, pretrained_spread=pretrained_spread)
+    contrasts = evaluate(model, alpha, beta, pretrained_spread=pretrained_spread, degenerate=degenerate)
     draws = pivot_draws(contrasts, n_draws, rng)
     p, ci = infer(contrasts, draws, confidence=confidence)
     return contrasts, draws, p, ci

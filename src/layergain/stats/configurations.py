@@ -27,7 +27,9 @@ difference is one draw whose spread is that of the random twins' difference (as 
 :func:`layergain.stats.gain_statistics`).
 
 Interval and two-sided test per (pair, layer) read the same generalised pivotal draws (they
-agree exactly); ``p_maxt`` is the minP step-down over every pair and layer (family-wise), with
+agree exactly); a cell whose observed variance parts do not hold the network-by-image share the
+pivot takes off (two seeds that happen to score alike) is NaN with that reason, not a zero-width
+interval; ``p_maxt`` is the minP step-down over every pair and layer (family-wise), with
 Holm beside it. Calibration: ``tests/stats/test_configurations.py`` (size under "two
 configurations equal", power under a planted difference; the scenarios and rates are printed
 there and quoted in bench/README.md).
@@ -174,7 +176,8 @@ def compare_configurations(
     cols = n_conf * n_layers
     alpha = np.eye(cols)[:, None, :]
     gains, _, gain_p, gain_ci = C.contrast_inference(model, alpha, -alpha, pretrained_spread=spread,
-                                                     n_draws=n_draws, confidence=confidence, rng=rng_gain)
+                                                     n_draws=n_draws, confidence=confidence, rng=rng_gain,
+                                                     degenerate="nan")
 
     pairs = list(itertools.combinations(range(n_conf), 2))
     k = len(pairs) * n_layers
@@ -187,7 +190,8 @@ def compare_configurations(
             if not shared[a, b]:  # the same pretrained features cancel exactly
                 alpha[row, 0, ca], alpha[row, 0, cb] = 1.0, -1.0
     diff, draws, p_diff, ci_diff = C.contrast_inference(model, alpha, beta, pretrained_spread=spread,
-                                                        n_draws=n_draws, confidence=confidence, rng=rng_diff)
+                                                        n_draws=n_draws, confidence=confidence, rng=rng_diff,
+                                                        degenerate="nan")
     p_maxt, _ = C.joint(diff, draws, p_diff, confidence=confidence)
     p_holm = np.full(k, np.nan)
     ok = diff.ok
