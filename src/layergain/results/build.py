@@ -13,6 +13,8 @@ __all__ = ["displayable", "per_image_correct", "probe_dataset", "run_dataset", "
 
 #: Variables of a run that the statistics do not make (the probes', the similarity's, the
 #: transferability estimators' and their tau table's).
+#: What the leakage guard stores per image (kept by :func:`with_statistics`).
+GUARD_VARIABLES = ("duplicate_cluster",)
 PROBE_VARIABLES = ("prediction", "probability", "fold", "accuracy", "balanced_accuracy", "macro_f1")
 SIMILARITY_PREFIXES = ("cka_", "svcca", "pwcca", "mutual_knn_", "angular_shape_", "rsa_")
 TRANSFERABILITY_PREFIXES = ("transfer_", "tau_")
@@ -162,14 +164,15 @@ def _tau(tau: xr.Dataset) -> xr.Dataset:
 
 
 def with_statistics(results: xr.Dataset, statistics: xr.Dataset) -> xr.Dataset:
-    """A run's results with its statistics replaced by ``statistics`` (probes, similarity and
-    transferability kept).
+    """A run's results with its statistics replaced by ``statistics`` (probes, similarity,
+    transferability and the leakage guard's variables kept).
 
     Every variable the statistics made, by this or an earlier version (e.g. the former bootstrap
     draws and their ``boot`` coordinate), is dropped first. The attrs are the run's.
     """
     kept = [v for v in results.data_vars
-            if v in PROBE_VARIABLES or str(v).startswith(SIMILARITY_PREFIXES + TRANSFERABILITY_PREFIXES)]
+            if v in PROBE_VARIABLES + GUARD_VARIABLES
+            or str(v).startswith(SIMILARITY_PREFIXES + TRANSFERABILITY_PREFIXES)]
     base = results[kept].drop_vars(S.BOOT, errors="ignore")
     merged = xr.merge([base, statistics], combine_attrs="override", join="outer")
     return merged.reindex({S.INIT: [str(i) for i in results[S.INIT].values]})
