@@ -102,10 +102,13 @@ def _evidence(t: np.ndarray, z: np.ndarray, s: np.ndarray, n: int, d: int, tol: 
     """Maximised log evidence of target ``t`` (z = U^T t, s = eigenvalues), and alpha, beta."""
     tt, zz = float(t @ t), float(z @ z)
     tiny = np.finfo(float).tiny
+    # A layer wider than the images can fit the target exactly (residual 0, precision beta -> inf);
+    # the residual is floored at a float-rounding share of ||t||^2 so the fixed point stays finite.
+    floor = max(1e-12 * tt, tiny)
 
     def parts(alpha: float, beta: float) -> tuple[float, float]:
         m2 = float(np.sum((beta * np.sqrt(s) * z / (alpha + beta * s)) ** 2))
-        res = max(tt - zz + float(np.sum((alpha * z / (alpha + beta * s)) ** 2)), tiny)
+        res = max(tt - zz + float(np.sum((alpha * z / (alpha + beta * s)) ** 2)), floor)
         return m2, res
 
     alpha, beta = 1.0, 1.0
