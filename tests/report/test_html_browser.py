@@ -111,8 +111,10 @@ def _not_blank(image: Image.Image, width: int) -> None:
     assert len(image.getcolors(maxcolors=1 << 20) or []) > 50  # text and figures, not a flat page
 
 
-REPORTS = {  # fixture -> (figures, tables, title)
-    "kather_run": (5, 4, "layergain report: kather2016_sample"),
+REPORTS = {  # fixture -> (figures, tables, title); a run has seven figures: the five of the probes and
+    # the similarity-difference and transferability-tau figures (and their tables) of the inference and
+    # the estimators
+    "kather_run": (7, 6, "layergain report: kather2016_sample"),
     "comparison_run": (3, 4, "layergain comparison: crc_first_half, crc_second_half"),
 }
 

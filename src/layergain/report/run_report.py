@@ -4,7 +4,7 @@
 
     out/report.md            Markdown (figures linked from figures/)
     out/report.html          one self-contained file (figures embedded)
-    out/figures/*.png|pdf    five figures
+    out/figures/*.png|pdf    seven figures (five without similarity inference and estimators)
     out/tables/*.tex         the tables as LaTeX (booktabs, siunitx) and tables.tex to preview them
 
 Nothing in report.md depends on when or where the run was made (creation time, timings and the
