@@ -142,3 +142,18 @@ def test_a_run_of_several_configurations_writes_their_paired_comparison(two_read
     np.testing.assert_allclose(again["difference"].values, ds["difference"].values)
     assert main(["report", str(out), "--out", str(tmp_path / "rebuilt"), "--quiet"]) == 0
     assert (tmp_path / "rebuilt" / "report.html").is_file()
+
+
+def test_each_configurations_run_report_holds_the_robustness_table(two_readouts):
+    """The robustness table of the configurations.nc is in every configuration's results and run report."""
+    output, _ = two_readouts
+    paired = load_results(output.out / "configurations" / "configurations.nc")
+    for name, run_output in output.runs.items():
+        ds = load_results(run_output.out)
+        np.testing.assert_array_equal(ds["robustness_holds"].transpose("conclusion", "sibling").values,
+                                      paired["holds"].transpose("conclusion", "configuration").values)
+        assert ds["sibling"].values.tolist() == paired["configuration"].values.tolist()
+        assert ds["robustness_holds"].attrs["configuration"] == name
+        text = (run_output.out / "report.md").read_text()
+        assert "**Robustness across the 2 configurations run together**" in text
+        assert f"{name} (this run)" in text and (run_output.out / "tables" / "robustness.tex").is_file()

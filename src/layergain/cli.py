@@ -134,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(cmp_, CompareConfig, "draws", "confidence", "alpha", "deep_from", "seed")
     _add(cmp_, RunConfig, "quiet")
 
-    rep = sub.add_parser("report", help="rebuild a report from a results.nc (run) or comparison.nc alone")
-    rep.add_argument("results", metavar="RESULTS", help="results.nc or comparison.nc, or the folder holding it")
+    rep = sub.add_parser("report", help="rebuild a report from a results.nc (run), comparison.nc, "
+                         "configurations.nc or backbones.nc alone")
+    rep.add_argument("results", metavar="RESULTS", help="results.nc, comparison.nc, configurations.nc or "
+                     "backbones.nc, or the folder holding it")
     rep.add_argument("--out", metavar="DIR", help="report folder (default: the results file's folder)")
     _add(rep, RunConfig, "quiet")
 
@@ -199,11 +201,13 @@ def _cmd_compare(args) -> int:
     from layergain.results.outcomes import same_images
 
     if len(args.runs) >= 2 and same_images([load_results(r) for r in args.runs]):
-        # runs on the same images: configurations (readouts, baselines, backbones), a paired comparison
+        # runs on the same images: configurations (readouts, baselines) compared layer by layer, or
+        # backbones side by side; both paired over the images
         output = compare_configurations(args.runs, args.out, draws=args.draws, confidence=args.confidence,
                                         seed=args.seed, log=_log(args.quiet))
         if not args.quiet:
-            print(f"configurations report: {output.out / 'report.html'}")
+            kind = "backbones" if (output.out / "backbones.nc").is_file() else "configurations"
+            print(f"{kind} report: {output.out / 'report.html'}")
         return 0
 
     output = compare(

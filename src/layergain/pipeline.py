@@ -211,9 +211,12 @@ def _run_stages(config, image_set, card, out, cache, timings, t0, ex: Executor, 
         paired = _compare_configurations(list(computed.values()), [configuration_name(*c) for c in grid],
                                          draws=config.draws, confidence=config.confidence, target=config.target,
                                          seed=_fresh(streams, "statistics"))
+    from layergain.results.configurations import robustness_of_run
+
     runs = {}
     for (readout, baseline), results in computed.items():
         name = configuration_name(readout, baseline)
+        results = xr.merge([results, robustness_of_run(paired, name)], combine_attrs="override")
         files, written = _publish(out / name, results, "run", log)
         runs[name] = RunOutput(out=out / name, results=written, files=files, timings=json_timings(written))
     files, written = _publish(out / CONFIGURATIONS, paired, "configurations", log)
@@ -247,18 +250,45 @@ def _compare_configurations(datasets: list[xr.Dataset], names: list[str], *, dra
     return paired
 
 
+def _compare_backbones(datasets: list[xr.Dataset], names: list[str], *, draws: int, confidence: float,
+                       target: str, seed) -> xr.Dataset:
+    """Backbones side by side on one image set: each larger one's best layer against each smaller one's sweet spot."""
+    from layergain import stats
+    from layergain.results.backbones import build_backbones, network_size
+    from layergain.results.provenance import backbones_attrs
+
+    t = time.perf_counter()
+    outcomes = [run_outcomes(ds).probe_outcomes() for ds in datasets]
+    layers = [[str(v) for v in ds[S.LAYER].values] for ds in datasets]
+    sweet = [layers[k].index(str(ds["sweet_spot"].values)) if str(ds["sweet_spot"].values) in layers[k] else -1
+             for k, ds in enumerate(datasets)]
+    with _one_torch_thread():
+        result = stats.compare_backbones(outcomes, names, size=[network_size(ds) for ds in datasets], sweet=sweet,
+                                         pretrained=target, n_draws=draws, confidence=confidence,
+                                         seed=np.random.default_rng(seed))
+    side = build_backbones(datasets, names, result)
+    side.attrs = backbones_attrs(datasets, names, result, seconds=time.perf_counter() - t)
+    return side
+
+
 def compare_configurations(runs: list[str | Path], out: str | Path, *, draws: int = CompareConfig.draws,
                            confidence: float = CompareConfig.confidence, seed: int = CompareConfig.seed,
                            log: Log | None = None) -> RunOutput:
     """The paired comparison of runs on the same images that differ in readout, baseline or backbone.
 
+    Runs of one backbone (readouts, baselines) are compared layer by layer
+    (:func:`layergain.stats.compare_configurations`, ``configurations.nc``); runs whose backbones
+    differ have other layers and are set side by side by relative depth and parameters, each
+    larger backbone's best layer tested against each smaller one's sweet spot
+    (:func:`layergain.stats.compare_backbones`, ``backbones.nc``).
+
     Parameters
     ----------
     runs : list of str or Path
         Two or more run folders or their results.nc, on the same images (``data_content_sha256``)
-        with the same folds, number of layers and seeds.
+        with the same folds and seeds (and, for one backbone, the same layers).
     out : str or Path
-        Where to write ``configurations.nc`` and its report, staged as in :func:`run`.
+        Where to write ``configurations.nc`` or ``backbones.nc`` and its report, staged as in :func:`run`.
     draws, confidence, seed
         As in :class:`CompareConfig`.
     log : callable, default=None
@@ -266,18 +296,22 @@ def compare_configurations(runs: list[str | Path], out: str | Path, *, draws: in
     """
     from layergain.results.outcomes import check_same_images
 
+    from layergain.results.outcomes import backbones_differ
+
     log = log or _silent
     CompareConfig(runs=list(runs), out=str(out), draws=draws, confidence=confidence, seed=seed).validate()
     out = Path(out).expanduser()
     check_writable(out, *_OUT)
     datasets = [load_results(r) for r in runs]
-    names = check_same_images(datasets, runs)
-    log(f"comparing configurations {', '.join(names)} of {datasets[0].attrs.get('dataset')}")
+    kind = "backbones" if backbones_differ(datasets) else "configurations"
+    names = check_same_images(datasets, runs, same_layers=kind == "configurations")
+    log(f"comparing {kind} {', '.join(names)} of {datasets[0].attrs.get('dataset')}")
     t = time.perf_counter()
     target = str(datasets[0].attrs.get("statistics_target", "draw"))
-    paired = _compare_configurations(datasets, names, draws=draws, confidence=confidence, target=target,
-                                     seed=np.random.SeedSequence(seed))
-    files, written = _publish(out, paired, "configurations", log)
+    compared = _compare_backbones if kind == "backbones" else _compare_configurations
+    paired = compared(datasets, names, draws=draws, confidence=confidence, target=target,
+                      seed=np.random.SeedSequence(seed))
+    files, written = _publish(out, paired, kind, log)
     return RunOutput(out=out, results=written, files=files, timings={"total": time.perf_counter() - t})
 
 
@@ -555,4 +589,6 @@ def _publish(out: Path, results: xr.Dataset, kind: str, log: Log) -> tuple[list[
         return publish(out, results, report.write_report, log=log)
     if kind == "configurations":
         return publish(out, results, report.write_configurations_report, name="configurations.nc", log=log)
+    if kind == "backbones":
+        return publish(out, results, report.write_backbones_report, name="backbones.nc", log=log)
     return publish(out, results, report.write_comparison_report, name="comparison.nc", log=log)

@@ -8,9 +8,10 @@ This package never imports torch: a report is rebuilt from results.nc.
 """
 
 from layergain.report.compare_report import write_comparison_report
+from layergain.report.backbones_report import write_backbones_report
 from layergain.report.configurations_report import write_configurations_report
 from layergain.report.rebuild import rebuild_report
 from layergain.report.run_report import build_document, write_report
 
-__all__ = ["build_document", "rebuild_report", "write_comparison_report", "write_configurations_report",
+__all__ = ["build_document", "rebuild_report", "write_backbones_report", "write_comparison_report", "write_configurations_report",
            "write_report"]

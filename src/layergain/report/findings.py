@@ -482,6 +482,33 @@ def _convergence(s: RunSummary) -> str | None:
     )
 
 
+def _robustness(s: RunSummary) -> str | None:
+    """Which conclusions of this run hold under every configuration it was run with, and which do not."""
+    ds = s.ds
+    if "robustness_holds" not in ds:
+        return None
+    holds = ds["robustness_holds"].transpose("conclusion", "sibling").values
+    siblings = [str(v) for v in ds["sibling"].values]
+    same, differ = [], []
+    for k, text in enumerate(ds["conclusion_text"].values):
+        row = holds[k]
+        if np.all(row == row[0]) and row[0] >= 0:
+            same.append(f"{text} ({'holds' if row[0] == 1 else 'does not hold'} under all)")
+        elif np.any(row >= 0):
+            yes = [siblings[c] for c in np.flatnonzero(row == 1)]
+            flips = str(ds["robustness_flips_at"].values[k])
+            differ.append(f"{text}: holds under {', '.join(f'`{n}`' for n in yes) or 'none'}"
+                          + (f" (the per-layer verdict flips at {flips})" if flips else ""))
+    parts = [f"**Robustness across the {len(siblings)} configurations run together** (Table "
+             "“robustness”, comparison in `../configurations/`):"]
+    if differ:
+        parts.append("depends on the configuration — " + "; ".join(differ) + ".")
+    if same:
+        parts.append(("the same under every configuration — " if differ else "every conclusion is the same under "
+                      "every configuration — ") + "; ".join(same) + ".")
+    return " ".join(parts)
+
+
 def run_findings(s: RunSummary) -> list[str]:
     """The findings list of a run report, most important first."""
     items = _significance(s)
@@ -492,7 +519,7 @@ def run_findings(s: RunSummary) -> list[str]:
     items += _similarity_inference(s) if s.differences else [t for t in (_similarity(s),) if t]
     items += _nan_measures(s)
     items += _transferability(s)
-    items += [t for t in (_convergence(s), _formats(s)) if t]
+    items += [t for t in (_robustness(s), _convergence(s), _formats(s)) if t]
     items.append(_skipped(s))
     return items
 

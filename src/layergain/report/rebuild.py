@@ -17,17 +17,23 @@ _RUN_NEEDS = ("accuracy", "gain", "gain_ci", "gain_p", "gain_p_maxt", "params_to
 _OLD_STATISTICS = ("gain_boot", "sweet_spot_p", "gain_trend_spearman_p")
 _COMPARISON_NEEDS = ("gain", "joint_gain_ci", "joint_gain_p_maxt", "interaction_wald_p")
 _CONFIGURATIONS_NEEDS = ("gain", "paired_gain_ci", "difference", "difference_p_maxt", "holds")
+_BACKBONES_NEEDS = ("accuracy_pretrained", "params_to_layer", "difference", "p_any", "holds")
 
 
 def report_kind(ds: xr.Dataset) -> str:
-    """``"comparison"`` for a comparison.nc, ``"configurations"`` for a configurations.nc, ``"run"``
-    for a run's results.nc.
+    """``"comparison"`` for a comparison.nc, ``"configurations"`` for a configurations.nc,
+    ``"backbones"`` for a backbones.nc, ``"run"`` for a run's results.nc.
 
     Raises
     ------
     DataError
         The Dataset is neither (variables missing).
     """
+    if "backbone_pair" in ds.dims:
+        missing = [name for name in _BACKBONES_NEEDS if name not in ds.variables]
+        if missing:
+            raise DataError(f"this file is not a layergain backbones result: it lacks {', '.join(missing)}.")
+        return "backbones"
     if "configuration" in ds.dims:
         missing = [name for name in _CONFIGURATIONS_NEEDS if name not in ds.variables]
         if missing:
@@ -54,7 +60,7 @@ def report_kind(ds: xr.Dataset) -> str:
 
 def _resolve(path: Path) -> Path:
     if path.is_dir():
-        for name in ("results.nc", "comparison.nc", "configurations.nc"):
+        for name in ("results.nc", "comparison.nc", "configurations.nc", "backbones.nc"):
             if (path / name).is_file():
                 return path / name
         raise DataError(
@@ -67,8 +73,10 @@ def _resolve(path: Path) -> Path:
 def rebuild_report(path: str | Path, out: str | Path | None = None) -> tuple[str, list[Path]]:
     """Write the report of a results file into ``out`` (default: the file's folder).
 
-    Returns the kind (``"run"``, ``"comparison"`` or ``"configurations"``) and the files written.
+    Returns the kind (``"run"``, ``"comparison"``, ``"configurations"`` or ``"backbones"``) and the
+    files written.
     """
+    from layergain.report.backbones_report import write_backbones_report
     from layergain.report.compare_report import write_comparison_report
     from layergain.report.configurations_report import write_configurations_report
     from layergain.report.run_report import write_report
@@ -80,7 +88,7 @@ def rebuild_report(path: str | Path, out: str | Path | None = None) -> tuple[str
     if target.exists() and not target.is_dir():
         raise DataError(f"`out={target}` is a file; pass a folder.")
     writer = {"run": write_report, "comparison": write_comparison_report,
-              "configurations": write_configurations_report}[kind]
+              "configurations": write_configurations_report, "backbones": write_backbones_report}[kind]
     try:
         return kind, writer(ds, target)
     except OSError as exc:

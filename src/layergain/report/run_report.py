@@ -191,7 +191,28 @@ def run_tables(s: RunSummary) -> dict[str, TableSpec]:
         out["per_layer_similarity"] = _similarity_table(s, name)
     if s.transfer is not None:
         out["transferability"] = _transferability_table(s, name)
+    if "robustness_holds" in ds:
+        out["robustness"] = _robustness_table(ds, name)
     return out
+
+
+def _robustness_table(ds: xr.Dataset, name: str) -> TableSpec:
+    """The robustness table of the configurations this run was one of (see ``../configurations/``)."""
+    holds = ds["robustness_holds"].transpose("conclusion", "sibling").values
+    siblings = [str(v) for v in ds["sibling"].values]
+    this = str(ds["robustness_holds"].attrs.get("configuration", ""))
+    word = {1: "yes", 0: "no", -1: "undetermined"}
+    return TableSpec(
+        columns=[Column("conclusion", "conclusion", "text"),
+                 *[Column(n + (" (this run)" if n == this else ""), n, "text") for n in siblings],
+                 Column("flips at", "flips at", "text")],
+        rows=[[str(text), *[word[int(h)] for h in holds[k]], str(ds["robustness_flips_at"].values[k]) or "—"]
+              for k, text in enumerate(ds["conclusion_text"].values)],
+        caption="Robustness across the configurations run together with this one (their paired comparison is in "
+                "`../configurations/`): whether each conclusion holds under each, and the layers where the "
+                "per-layer verdict (max-T-significant positive gain) is not the same in every configuration.",
+        label=latex_label("run_robustness", name),
+    )
 
 
 def _similarity_table(s: RunSummary, name: str) -> TableSpec:

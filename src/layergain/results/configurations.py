@@ -36,7 +36,7 @@ import xarray as xr
 
 from layergain import schema as S
 
-__all__ = ["CONCLUSIONS", "build_configurations", "robustness"]
+__all__ = ["CONCLUSIONS", "ROBUSTNESS_VARIABLES", "build_configurations", "robustness", "robustness_of_run"]
 
 CONFIGURATION = "configuration"
 CONFIG_PAIR = "config_pair"
@@ -57,21 +57,29 @@ def _significant(ds: xr.Dataset) -> np.ndarray:
 
 
 def robustness(runs: list[xr.Dataset]) -> tuple[np.ndarray, list[str]]:
-    """(holds (n_conclusions, n_configurations) of 1/0/-1, flips_at per conclusion)."""
-    depth = np.asarray(runs[0]["relative_depth"].values, dtype=float)
-    layers = [str(v) for v in runs[0][S.LAYER].values]
-    early, deep = depth <= EARLY + 1e-9, depth >= DEEP - 1e-9
+    """(holds (n_conclusions, n_configurations) of 1/0/-1, flips_at per conclusion).
+
+    Each run's conclusions are read at its own relative depths, so runs of backbones with other
+    numbers of layers have a verdict too; the layers where the verdict flips are named only where
+    every run has the same layers (else "").
+    """
     holds = np.full((len(CONCLUSIONS), len(runs)), -1, dtype=np.int8)
-    per_layer = np.stack([_significant(ds) for ds in runs])  # (C, L)
     for c, ds in enumerate(runs):
-        sig = per_layer[c]
-        holds[0, c] = int(sig[early].all())
-        holds[1, c] = int(sig[deep].all())
+        depth = np.asarray(ds["relative_depth"].values, dtype=float)
+        sig = _significant(ds)
+        holds[0, c] = int(sig[depth <= EARLY + 1e-9].all())
+        holds[1, c] = int(sig[depth >= DEEP - 1e-9].all())
         if "gain_trend_slope_ci" in ds:
             lo, hi = (float(v) for v in ds["gain_trend_slope_ci"].values)
             holds[2, c] = -1 if not np.isfinite(hi) else int(hi < 0)
         if "sweet_spot" in ds:
             holds[3, c] = int(str(ds["sweet_spot"].values) != "")
+    layers = [str(v) for v in runs[0][S.LAYER].values]
+    if any([str(v) for v in ds[S.LAYER].values] != layers for ds in runs[1:]):
+        return holds, [""] * len(CONCLUSIONS)
+    depth = np.asarray(runs[0]["relative_depth"].values, dtype=float)
+    early, deep = depth <= EARLY + 1e-9, depth >= DEEP - 1e-9
+    per_layer = np.stack([_significant(ds) for ds in runs])  # (C, L)
     differs = per_layer.any(axis=0) & ~per_layer.all(axis=0)
     flips = [
         ", ".join(layers[k] for k in np.flatnonzero(differs & early)),
@@ -134,3 +142,27 @@ def build_configurations(runs: list[xr.Dataset], names: list[str], comparison) -
                                         "generalised pivotal reference; seeds paired by index")
     ds["holds"].attrs["description"] = "1: holds, 0: does not, -1: undetermined (no calibrated statement)"
     return xr.merge([stacked, ds], join="outer", compat="no_conflicts", combine_attrs="override")
+
+
+#: A run's own copy of the robustness table of the configurations it was run with (dims
+#: ``conclusion``, ``sibling``: not ``configuration``, which marks a configurations.nc).
+SIBLING = "sibling"
+ROBUSTNESS_VARIABLES = ("robustness_holds", "robustness_flips_at")
+
+
+def robustness_of_run(paired: xr.Dataset, name: str) -> xr.Dataset:
+    """The robustness table of ``paired`` (a configurations.nc) for the results of its configuration
+    ``name``: ``robustness_holds(conclusion, sibling)`` and ``robustness_flips_at(conclusion)``,
+    with attr ``configuration`` on the first."""
+    holds = paired["holds"].transpose(CONCLUSION, CONFIGURATION).values
+    ds = xr.Dataset(
+        {
+            "robustness_holds": ((CONCLUSION, SIBLING), holds.astype(np.int8),
+                                 {"description": "the run's configurations' robustness table (configurations/): 1 "
+                                                 "holds, 0 does not, -1 undetermined", "configuration": name}),
+            "robustness_flips_at": ((CONCLUSION,), np.asarray(paired["flips_at"].values, dtype=str)),
+        },
+        coords={CONCLUSION: paired[CONCLUSION].values, SIBLING: paired[CONFIGURATION].values,
+                "conclusion_text": (CONCLUSION, paired["conclusion_text"].values)},
+    )
+    return ds

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ import xarray as xr
 from layergain import schema as S
 from layergain.errors import InputValueError
 
-__all__ = ["RunOutcomes", "check_comparable", "run_outcomes", "run_statistics"]
+__all__ = ["RunOutcomes", "backbones_differ", "check_comparable", "check_same_images", "run_outcomes",
+           "run_statistics", "same_images"]
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,20 @@ def configuration_label(ds: xr.Dataset) -> str:
     return f"{ds.attrs.get('backbone', '')}/{readout}_{ds.attrs.get('baseline', 'default')}"
 
 
-def check_same_images(datasets: Sequence[xr.Dataset], runs: Sequence[Any]) -> list[str]:
-    """Raise unless the runs are configurations of one image set: the same images, folds, number of
-    layers and seeds, and distinct configurations. Returns their names (see
-    :func:`configuration_label`)."""
+def _run_name(run: Any) -> str:
+    path = Path(run)
+    return path.parent.name if path.suffix == ".nc" else path.name
+
+
+def backbones_differ(datasets: Sequence[xr.Dataset]) -> bool:
+    """Whether the runs are of more than one backbone (architecture or pretrained weights)."""
+    return len({(ds.attrs.get("backbone", ""), ds.attrs.get("weights_sha256", "")) for ds in datasets}) > 1
+
+
+def check_same_images(datasets: Sequence[xr.Dataset], runs: Sequence[Any], *, same_layers: bool = True) -> list[str]:
+    """Raise unless the runs are configurations of one image set: the same images, folds and seeds
+    (and, with ``same_layers``, number of layers), and distinct configurations. Returns their names
+    (see :func:`configuration_label`)."""
     first = datasets[0]
     if not same_images(datasets):
         raise InputValueError(
@@ -154,7 +166,8 @@ def check_same_images(datasets: Sequence[xr.Dataset], runs: Sequence[Any]) -> li
             "runs of different image sets are compared with `layergain compare` across sets."
         )
     for ds, path in zip(datasets[1:], runs[1:]):
-        if ds.sizes.get(S.LAYER) != first.sizes.get(S.LAYER) or ds.sizes.get(S.INIT) != first.sizes.get(S.INIT):
+        if ds.sizes.get(S.INIT) != first.sizes.get(S.INIT) or (
+                same_layers and ds.sizes.get(S.LAYER) != first.sizes.get(S.LAYER)):
             raise InputValueError(
                 f"run {path} has {ds.sizes.get(S.LAYER)} layers and {ds.sizes.get(S.INIT)} networks, the first run "
                 f"{first.sizes.get(S.LAYER)} and {first.sizes.get(S.INIT)}; configurations need as many layers "
@@ -167,6 +180,9 @@ def check_same_images(datasets: Sequence[xr.Dataset], runs: Sequence[Any]) -> li
     labels = [configuration_label(ds) for ds in datasets]
     if len({lab.split("/", 1)[0] for lab in labels}) == 1:
         labels = [lab.split("/", 1)[1] for lab in labels]
+    if len(set(labels)) < len(labels) and backbones_differ(datasets):
+        # one architecture with other weights (or other constructor arguments): the run folders name them
+        labels = [_run_name(r) for r in runs]
     if len(set(labels)) < len(labels):
         raise InputValueError(f"two runs have the same configuration ({labels}); compare different configurations.")
     return labels

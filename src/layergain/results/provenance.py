@@ -19,7 +19,7 @@ import numpy as np
 from layergain import __version__
 from layergain.results.io import decode_attr, encode_attr
 
-__all__ = ["PACKAGES", "comparison_attrs", "package_versions", "restatistics_attrs", "run_attrs"]
+__all__ = ["PACKAGES", "backbones_attrs", "comparison_attrs", "package_versions", "restatistics_attrs", "run_attrs"]
 
 #: Distributions whose versions a results file records (beside Python and layergain).
 PACKAGES: tuple[str, ...] = (
@@ -312,3 +312,23 @@ def configurations_attrs(runs: Sequence[Any], names: Sequence[str], comparison: 
         "timings_s": encode_attr({"configurations": round(seconds, 2)}),
         "created": _now(),
     }
+
+
+def backbones_attrs(runs: Sequence[Any], names: Sequence[str], comparison: Any, *, seconds: float
+                    ) -> dict[str, Any]:
+    """The attrs of backbones side by side on one image set (``backbones.nc``): those of
+    :func:`configurations_attrs` with the design, test and correction of
+    :func:`layergain.stats.compare_backbones`."""
+    attrs = configurations_attrs(runs, names, comparison, seconds=seconds)
+    attrs.update({
+        "title": f"layergain backbones: {runs[0].attrs.get('dataset')} ({', '.join(names)})",
+        "design": ("paired: every backbone predicts the same images with the same folds; backbones are compared by "
+                   "relative depth and by parameters up to the layer, not layer by layer"),
+        "interval": ("variance components of the paired per-image (or per-group) differences of pretrained accuracy"
+                     + (" and the random twins' spread at both layers (target draw)"
+                        if comparison.pretrained == "draw" else "") + "; generalised pivotal reference"),
+        "correction": ("one-sided single-step minP over every layer of the larger backbone (its best layer is chosen "
+                       "from the data); conditional on the smaller backbone's sweet spot"),
+        "timings_s": encode_attr({"backbones": round(seconds, 2)}),
+    })
+    return attrs

@@ -7,6 +7,7 @@ Pure functions on numpy arrays (no torch). Inputs follow the probes stage's cont
 :mod:`layergain.stats.components` holds the variance components they all rest on.
 """
 
+from layergain.stats.backbones import BackboneComparison, compare_backbones
 from layergain.stats.compare import (
     InteractionTest,
     ProbeOutcomes,
@@ -28,6 +29,7 @@ from layergain.stats.tests import (
 )
 
 __all__ = [
+    "BackboneComparison",
     "ConfigurationComparison",
     "CorrectedTTestResult",
     "GainEffectSizes",
@@ -38,6 +40,7 @@ __all__ = [
     "SweetSpot",
     "adjust_pvalues",
     "cohen_h",
+    "compare_backbones",
     "compare_configurations",
     "compare_sets",
     "corrected_resampled_ttest",
