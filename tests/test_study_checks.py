@@ -15,7 +15,9 @@ from layergain.data import bundled_sample_path
 from layergain.pipeline import RunConfig, run
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-FAST = dict(seeds=2, folds=5, image_size=64, draws=2000)
+# similarity_resamples: these tests are about the gain; the similarity inference is calibrated in
+# tests/similarity and its 200 default resamples took most of these runs (18 of the suite's 39 min)
+FAST = dict(seeds=2, folds=5, image_size=64, draws=2000, similarity_resamples=2)
 
 
 @pytest.fixture(scope="module")
