@@ -162,3 +162,17 @@ def test_study_dataset(seed: int) -> None:
     assert "NaN" in ds["angular_shape_difference"].attrs["nan_reason"]["head"]
     again = study_similarity_inference(_Store(feats), inits, ["stem", "head"], n_boot=20, seed=seed)
     xr.testing.assert_identical(ds, again)
+
+
+@pytest.mark.parametrize("width", [7, 300])  # narrower and wider than the 40 images
+def test_the_inference_angular_factor_gives_the_public_distance(width):
+    """The inference's angular shape distance (one SVD per network and resample, issue 17) equals
+    :func:`angular_shape_distance` (two SVDs per pair on wide layers)."""
+    from layergain.similarity.inference import _compare_shape_factor, _prepare_shape_factor
+    from layergain.similarity.measures import angular_shape_distance
+
+    rng = np.random.default_rng(width)
+    x = rng.normal(size=(40, width))
+    y = x[:, ::-1] @ rng.normal(size=(width, width)) * 0.3 + rng.normal(size=(40, width))
+    fast = _compare_shape_factor(_prepare_shape_factor(x), _prepare_shape_factor(y))
+    np.testing.assert_allclose(fast, angular_shape_distance(x, y), rtol=1e-10, atol=1e-12)

@@ -61,7 +61,6 @@ from layergain.similarity._backend import NumpyOps
 from layergain.similarity.bootstrap import _draw_weights
 from layergain.similarity.measures import (
     check_k,
-    compare_angular,
     compare_knn,
     compare_rdm,
     prepare_knn,
@@ -108,6 +107,29 @@ def _prepare_unbiased(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, flo
     return (k, r, out[2], h)
 
 
+def _prepare_shape_factor(x: np.ndarray) -> np.ndarray:
+    """:func:`prepare_shape`'s unit-norm centred features as their factor U S (n x min(n, p)).
+
+    With :math:`\bar X = U_x S_x V_x^\top`, :math:`\bar X^\top \bar Y` has the singular values of
+    :math:`(U_x S_x)^\top (U_y S_y)`: one SVD per network and resample instead of two per pair
+    (:func:`layergain.similarity.measures.nuclear_cross` on wide layers), the same distance; on
+    wide layers the factor comes from the eigendecomposition of the n x n Gram matrix.
+    """
+    xs = prepare_shape(x)
+    n, p = xs.shape
+    if p <= n:
+        u, s, _ = np.linalg.svd(xs, full_matrices=False)
+        return u * s
+    # wide: from the n x n Gram matrix (U S^2 U^T), far cheaper than the n x p SVD
+    ev, u = np.linalg.eigh(xs @ xs.T)
+    return u * np.sqrt(np.clip(ev, 0.0, None))
+
+
+def _compare_shape_factor(a: np.ndarray, b: np.ndarray) -> float:
+    """The angular shape distance of two :func:`_prepare_shape_factor` factors."""
+    return float(np.arccos(np.clip(np.linalg.svd(a.T @ b, compute_uv=False).sum(), -1.0, 1.0)))
+
+
 def _hsic_u(a: tuple, b: tuple) -> float:
     k, rk, sk, _ = a
     ell, rl, sl, _ = b
@@ -126,7 +148,8 @@ def _measure(name: str, k: int) -> _Measure:
         return _Measure(lambda x: prepare_knn(x, k, "cosine"), compare_knn, True,
                         f"mutual {k}-nearest-neighbour alignment (cosine)", k + 2)
     if name == "angular_shape":
-        return _Measure(prepare_shape, compare_angular, False, "angular Procrustes shape distance (radians)", 2)
+        return _Measure(_prepare_shape_factor, _compare_shape_factor, False,
+                        "angular Procrustes shape distance (radians)", 2)
     return _Measure(lambda x: prepare_rdm(x, "correlation", "spearman"), compare_rdm, True,
                     "RSA (Spearman correlation of correlation-distance RDMs)", 3)
 
