@@ -540,6 +540,10 @@ def compare(runs: list[str | Path], out: str | Path, *, draws: int = CompareConf
             log: Log | None = None) -> RunOutput:
     """Compare the knowledge gain of several runs (image sets) of one backbone.
 
+    Where the runs hold transferability estimators and their tau tables, comparison.nc also holds
+    each set's taus and, per estimator, the tau pooled over the sets
+    (:func:`layergain.results.comparison.tau_across_sets`); older results compare as before.
+
     Parameters
     ----------
     runs : list of str or Path
@@ -569,13 +573,14 @@ def compare(runs: list[str | Path], out: str | Path, *, draws: int = CompareConf
     check_comparable(datasets, runs)
     log(f"comparing {', '.join(ds.attrs['dataset'] for ds in datasets)}")
     t = time.perf_counter()
+    rng = np.random.default_rng(seed)
     with _one_torch_thread():
         result = stats.compare_sets(
             [run_outcomes(ds).probe_outcomes() for ds in datasets], datasets[0]["relative_depth"].values,
-            n_draws=draws, confidence=confidence, alpha=alpha, deep_min_relative_depth=deep_from,
-            seed=np.random.default_rng(seed),
+            n_draws=draws, confidence=confidence, alpha=alpha, deep_min_relative_depth=deep_from, seed=rng,
         )
-    comparison = build_comparison(datasets, result)
+    # the pooled taus' stream is spawned after compare_sets' own: the gains' numbers are those without it
+    comparison = build_comparison(datasets, result, seed=rng.spawn(1)[0])
     comparison.attrs = comparison_attrs(datasets, result, deep_from=deep_from, seed=seed)
     files, written = _publish(out, comparison, "comparison", log)
     return RunOutput(out=out, results=written, files=files, timings={"total": time.perf_counter() - t})

@@ -113,9 +113,9 @@ def _not_blank(image: Image.Image, width: int) -> None:
 
 REPORTS = {  # fixture -> (figures, tables, title); a run has seven figures: the five of the probes and
     # the similarity-difference and transferability-tau figures (and their tables) of the inference and
-    # the estimators
+    # the estimators; a comparison of runs with tau tables has their tau-by-set figure and table
     "kather_run": (7, 6, "layergain report: kather2016_sample"),
-    "comparison_run": (3, 4, "layergain comparison: crc_first_half, crc_second_half"),
+    "comparison_run": (4, 5, "layergain comparison: crc_first_half, crc_second_half"),
 }
 
 

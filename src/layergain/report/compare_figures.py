@@ -3,7 +3,8 @@
 Bands are the pointwise intervals of :func:`layergain.stats.compare_sets` (variance components of
 each set's images or groups and the shared random seeds); stars mark max-T-adjusted p <= alpha
 (``joint_gain_p_maxt``: family-wise over the layers of each set; ``difference_p_maxt``: over all
-pairs and layers).
+pairs and layers). The transferability figure shows each set's Kendall's tau with its run's
+percentile CI and the pooled (stratified) tau with its CI, as the run report's tau figure does.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from matplotlib.colors import TwoSlopeNorm
 
 from layergain.report import fmt
 from layergain.report.compare_summary import ComparisonSummary, summarise_comparison
-from layergain.report.style import SIGNIFICANT, band, figure, layer_axis, save, series_style
+from layergain.report.style import REFERENCE, SIGNIFICANT, band, figure, layer_axis, save, series_style
 from layergain.results import schema as S
 
-__all__ = ["gain_all_sets", "gain_heatmap", "pairwise_differences", "write_comparison_figures"]
+__all__ = ["gain_all_sets", "gain_heatmap", "pairwise_differences", "transferability_tau_by_set",
+           "write_comparison_figures"]
 
 
 def _ci(da: xr.DataArray) -> np.ndarray:
@@ -142,14 +144,64 @@ def pairwise_differences(summary: ComparisonSummary | xr.Dataset, base: Path) ->
         return save(fig, base)
 
 
+#: The pooled tau's marker: black, unlike every set's series.
+_POOLED = {"marker": "D", "markersize": 5, "color": "#000000", "linestyle": "none"}
+
+
+def transferability_tau_by_set(summary: ComparisonSummary | xr.Dataset, base: Path) -> list[Path]:
+    """Kendall's tau of every estimator with the probe accuracy and with the gain: each set's
+    with its run's CI, and the pooled (stratified) tau with its CI, one row per estimator."""
+    v = summarise_comparison(summary)
+    t = v.transfer
+    names = [t.labels[e] for e in t.estimators]
+    n_rows = len(v.sets) + 1
+    y = np.arange(len(names))[::-1].astype(float)
+    offsets = ((n_rows - 1) / 2 - np.arange(n_rows)) * min(0.7 / n_rows, 0.18)  # sets top down, pooled last
+    panels = (("with the pretrained probe accuracy", "accuracy"),
+              ("with the gain (pretrained − random)", "gain"))
+    with figure(height=(0.22 + 0.07 * n_rows) * len(names) + 1.5, ncols=2, sharey=True) as (fig, axes):
+        for ax, (what, key) in zip(axes, panels):
+            ax.axvline(0.0, **REFERENCE)
+            for k, name in enumerate(v.sets):
+                style = series_style(k)
+                yk = y + offsets[k]
+                ci = t.ci[key][k]
+                ax.hlines(yk, ci[:, 0], ci[:, 1], color=style["color"], linewidth=1.0)
+                ax.plot(t.tau[key][k], yk, linestyle="none", marker=style["marker"], markersize=3.5,
+                        color=style["color"], label=name)
+            yp = y + offsets[-1]
+            ax.hlines(yp, t.pooled_ci[key][:, 0], t.pooled_ci[key][:, 1], color="#000000", linewidth=1.6)
+            ax.plot(t.pooled[key], yp, **_POOLED, label="pooled (stratified τ)")
+            for e in np.flatnonzero(~np.isfinite(t.pooled[key])):
+                ax.text(0.0, yp[e], "n/a", ha="center", va="center", fontsize=6.5, color="0.3")
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_xlabel("Kendall's τ across layers, percentile CI")
+            ax.set_title(what, fontsize=8.5)
+        axes[0].set_yticks(y, names)
+        for ax in axes:
+            ax.set_ylabel("estimator")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(n_rows, 4), frameon=False,
+                   fontsize=7)
+        fig.suptitle("Transferability estimators against the probe, per image set and pooled", fontsize=10)
+        return save(fig, base)
+
+
 COMPARISON_FIGURES = {
     "gain_all_sets": gain_all_sets,
     "gain_heatmap": gain_heatmap,
     "pairwise_differences": pairwise_differences,
+    "transferability_tau_by_set": transferability_tau_by_set,
 }
 
 
+def available(v: ComparisonSummary) -> list[str]:
+    """The figures ``v`` has the numbers for (comparisons of runs without tau tables have no tau figure)."""
+    return [name for name in COMPARISON_FIGURES
+            if name != "transferability_tau_by_set" or v.transfer is not None]
+
+
 def write_comparison_figures(summary: ComparisonSummary | xr.Dataset, folder: Path) -> dict[str, list[Path]]:
-    """Every comparison figure into ``folder``, from one summary."""
+    """Every comparison figure ``summary`` has the numbers for into ``folder``, from one summary."""
     v = summarise_comparison(summary)
-    return {name: fn(v, Path(folder) / name) for name, fn in COMPARISON_FIGURES.items()}
+    return {name: COMPARISON_FIGURES[name](v, Path(folder) / name) for name in available(v)}

@@ -6,6 +6,8 @@ numbers, those of :func:`layergain.stats.compare_sets`: intervals and tests from
 components of each set's images (or groups) and of the shared random seeds with a generalised
 pivotal reference; significance from the max-T (minP step-down) adjusted p-values, Holm as a
 secondary column; the interaction as a Wald test of equal gains with its small-sample reference.
+Where the runs hold transferability estimators, their Kendall's tau per set (each run's tau table)
+and pooled over the sets (stratified tau) get a table, a figure and one finding per estimator.
 """
 
 from __future__ import annotations
@@ -211,6 +213,59 @@ def _floor(v: ComparisonSummary) -> str | None:
     )
 
 
+def _tau_sets(t, key: str, e: int, sets: list[str]) -> str:
+    """```a` +0.52 [+0.21, +0.80]; `b` n/a``: each set's tau of estimator ``e`` with its CI."""
+    return "; ".join(f"`{name}` {est_ci(t.tau[key][k, e], *t.ci[key][k, e], digits=2)}"
+                     for k, name in enumerate(sets))
+
+
+def _side(lower: float, upper: float) -> str:
+    return "above 0" if lower > 0 else "below 0" if upper < 0 else "includes 0"
+
+
+def _transfer(v: ComparisonSummary) -> list[str]:
+    """Per estimator: in how many sets its tau with the gain has a CI above 0 (the rule of the
+    head), each set's tau and the pooled stratified tau; a lead sentence says how they are made."""
+    t = v.transfer
+    if t is None:
+        return []
+    a = t.pooled_attrs
+    resampled = t.set_attrs.get("resampled", "random inits")
+    out = [
+        f"**Transferability estimators across the {len(v.sets)} sets**: Kendall's τ across layers between "
+        "each estimator's pretrained-minus-random difference and the gain, per set from its run's tau table "
+        f"({t.set_level} percentile CI over {resampled}, conditional on the estimators' values); an "
+        "estimator *tracks the gain* in a set when that CI lies above 0. Pooled: stratified τ (concordant "
+        "minus discordant layer pairs summed within sets, never across), "
+        f"{fmt.level(a.get('confidence', 0.95))} percentile CI from {fmt.count(a.get('n_boot'))} draws "
+        "resampling the shared random inits and each set's images; the sets are held fixed (too few to "
+        "resample)."
+    ]
+    for e, name in enumerate(t.estimators):
+        n, k, j = (int(c[e]) for c in (t.counted["gain"], t.above["gain"], t.below["gain"]))
+        label = t.labels[name]
+        if n == 0:
+            head = f"**{label}: no set has a τ with the gain and its CI**"
+        elif k == n:
+            head = f"**{label} tracks the gain in every set** ({k} of {n})"
+        elif k == 0:
+            head = f"**{label} tracks the gain in none of the {n} sets**"
+        else:
+            head = f"**{label} tracks the gain in {k} of {n} sets**"
+        if j:
+            head += f", τ below 0 in {j}"
+        tau, ci = t.pooled["gain"][e], t.pooled_ci["gain"][e]
+        if np.isfinite(tau):
+            pooled = f"pooled {est_ci(tau, *ci, digits=2)}" + (
+                f" (CI {_side(*ci)})" if np.isfinite(ci).all() else " (CI n/a)")
+        else:
+            pooled = "pooled τ n/a"
+        reason = t.reason(e)
+        out.append(f"{head}: {_tau_sets(t, 'gain', e, v.sets)}; {pooled}" + (f" ({reason})" if reason else "")
+                   + ".")
+    return out
+
+
 def comparison_findings(summary: ComparisonSummary | xr.Dataset) -> list[str]:
     """The findings of a comparison report, each chosen by a rule on its numbers."""
     v = summarise_comparison(summary)
@@ -229,6 +284,7 @@ def comparison_findings(summary: ComparisonSummary | xr.Dataset) -> list[str]:
             + "; ".join(f"`{n}` {est_ci(slope[k], *sci[k])}" for k, n in enumerate(v.sets))
             + "."
         )
+    items += _transfer(v)
     return items
 
 
@@ -382,7 +438,55 @@ def comparison_tables(summary: ComparisonSummary | xr.Dataset) -> dict[str, Tabl
                 f"{len(v.layers)} layers (primary); p (Holm): Holm over the same tests (secondary)."
             ),
         )
+    if v.transfer is not None:
+        tables["transferability"] = _transfer_table(v, tag)
     return tables
+
+
+def _transfer_table(v: ComparisonSummary, tag: str) -> TableSpec:
+    """Estimator × set: each set's tau with the gain and its CI, the pooled tau, the sets above / below 0."""
+    t = v.transfer
+    set_level, level = t.set_level, fmt.level(t.pooled_attrs.get("confidence", 0.95))
+    columns = [Column("estimator", "Estimator", "text")]
+    for name in v.sets:
+        columns += [
+            Column(f"{name} τ gain", f"\\texttt{{{_tex(name)}}} $\\tau_\\mathrm{{gain}}$", "signed", 2),
+            Column(f"{set_level} CI", set_level.replace(" %", "~\\%") + " CI", "ci", 2),
+        ]
+    columns += [
+        Column("pooled τ gain", "Pooled $\\tau_\\mathrm{gain}$", "signed", 2),
+        Column(f"pooled {level} CI", level.replace(" %", "~\\%") + " CI", "ci", 2),
+        Column("sets with CI > 0", "CI $> 0$", "text"),
+        Column("sets with CI < 0", "CI $< 0$", "text"),
+    ]
+    rows = []
+    for e, name in enumerate(t.estimators):
+        row = [t.labels[name]]
+        for k in range(len(v.sets)):
+            row += [t.tau["gain"][k, e], tuple(t.ci["gain"][k, e])]
+        n = int(t.counted["gain"][e])
+        row += [t.pooled["gain"][e], tuple(t.pooled_ci["gain"][e]), f"{int(t.above['gain'][e])}/{n}",
+                f"{int(t.below['gain'][e])}/{n}"]
+        rows.append(row)
+    return TableSpec(
+        columns=columns,
+        rows=rows,
+        caption="Do transferability estimators track the gain in every image set? Kendall's τ across layers, "
+                "per set and pooled.",
+        label=latex_label("tab", "layergain", tag, "transferability"),
+        notes=(
+            "τ gain: Kendall's τ-b across layers between the estimator's pretrained-minus-mean-random "
+            f"difference and the gain, from each set's run (its tau table): {set_level} percentile CI over "
+            f"resampled {t.set_attrs.get('resampled', 'random inits')}, conditional on the estimators' values "
+            "on these images and on this pretrained network. Pooled: stratified τ-b, the concordant minus "
+            "discordant layer pairs summed within sets (a layer is never compared with another set's layer) "
+            f"over the root of the summed untied pairs; {level} percentile CI from "
+            f"{fmt.count(t.pooled_attrs.get('n_boot'))} resamples (with replacement) of the random inits "
+            "(one draw for every set: the same networks) and of each set's images, the sets held fixed, "
+            "conditional as each set's. Sets with CI above or below 0: sets whose own CI lies there, of the "
+            "sets with a τ and its CI. n/a: see the findings."
+        ),
+    )
 
 
 def _tex(text: str) -> str:
@@ -443,6 +547,17 @@ _FIGURES = [
             "stars: max-T-adjusted p ≤ {alpha:g}, family-wise over all pairs and layers."
         ),
     ),
+    (
+        "transferability_tau_by_set",
+        "Dot plot: Kendall's tau of each transferability estimator, per image set and pooled",
+        (
+            "Kendall's τ across layers of each transferability estimator with the pretrained probe accuracy "
+            "(left) and of its pretrained-minus-random difference with the gain (right): one point per image "
+            "set with its run's percentile CI, and the pooled stratified τ (black diamond) with its "
+            "percentile CI resampling the shared random inits and each set's images. Conditional on the "
+            "estimators' values; layers and sets are not resampled."
+        ),
+    ),
 ]
 
 
@@ -464,7 +579,8 @@ def build_comparison_document(summary: ComparisonSummary | xr.Dataset) -> Docume
     figures = [
         (stem, alt, caption.format(level=v.level, alpha=v.alpha))
         for stem, alt, caption in _FIGURES
-        if stem != "pairwise_differences" or v.pairs
+        if (stem != "pairwise_differences" or v.pairs)
+        and (stem != "transferability_tau_by_set" or v.transfer is not None)
     ]
     return add_sections(
         doc,

@@ -12,7 +12,10 @@ spread of that difference, not of each gain.
   of each set's units and of the seeds at their own degrees of freedom);
 - :func:`compare_sets`: the whole comparison: per-set gains (max-T over the layers of each set),
   pairwise differences of gain (max-T over all pairs and layers, Holm secondary), the sets that
-  keep a significant gain at the deepest layers, and the depth slopes and their differences.
+  keep a significant gain at the deepest layers, and the depth slopes and their differences;
+- :func:`pooled_tau`: do the transferability estimators rank the layers like the probe and the
+  gain across the sets? Kendall's tau stratified by set (:func:`stratified_tau`), with a bootstrap
+  that resamples within each set as its run's tau table does.
 """
 
 from __future__ import annotations
@@ -27,16 +30,20 @@ import numpy as np
 from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
 from layergain.stats import components as C
 from layergain.stats._inputs import Outcomes, check_groups, check_labels, check_outcomes, check_vector
-from layergain.stats._random import SeedLike, spawn_generators
+from layergain.stats._random import SeedLike, as_generator, spawn_generators
 from layergain.stats.multiple import adjust_pvalues
 from layergain.validation import check_int, check_probability
 
 __all__ = [
     "InteractionTest",
+    "PooledTau",
     "ProbeOutcomes",
     "SetComparison",
+    "TauInputs",
     "compare_sets",
     "interaction_test",
+    "pooled_tau",
+    "stratified_tau",
 ]
 
 
@@ -423,3 +430,261 @@ def compare_sets(
         alpha=alpha,
         target=pretrained,
     )
+
+
+# --------------------------------------------------------------------------- transferability across sets
+
+
+@dataclass(frozen=True)
+class TauInputs:
+    """What one image set's run gave its tau table (:func:`layergain.transferability.tau_table`).
+
+    ``estimates``: (n_estimators, n_inits, n_layers), NaN where an estimator has no value;
+    ``accuracy``: (n_inits, n_layers), the probe accuracy; ``gain``: (n_layers,), the run's gain;
+    ``correct``: (n_inits, n_layers, n_images), per-image out-of-fold correctness (mean over CV
+    repeats). The pretrained network first, then the random inits in the same order in every set.
+    """
+
+    estimates: Any
+    accuracy: Any
+    gain: Any
+    correct: Any
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class PooledTau:
+    """Kendall's tau of every estimator pooled over the sets, shape (n_estimators,) unless said.
+
+    ``tau_accuracy`` and ``tau_gain``: stratified tau-b (:func:`stratified_tau`);
+    ``tau_accuracy_ci`` and ``tau_gain_ci`` (n_estimators, 2): percentile bootstrap intervals;
+    ``n_sets``: the sets that enter (3 or more layers with finite values); ``failure``: "" or
+    why an estimator has no pooled tau; ``left_out``: per estimator, the sets left out and why.
+    """
+
+    tau_accuracy: np.ndarray
+    tau_accuracy_ci: np.ndarray
+    tau_gain: np.ndarray
+    tau_gain_ci: np.ndarray
+    n_sets: np.ndarray
+    failure: tuple[str, ...]
+    left_out: tuple[dict[str, str], ...]
+    n_boot: int
+    confidence: float
+
+    def attrs(self) -> dict[str, str | int | float]:
+        """How the pooled taus were made, as netCDF-safe attributes."""
+        return {
+            "method": "stratified Kendall's tau-b across layers: concordant minus discordant layer pairs "
+                      "summed within image sets (pairs of layers of different sets are never compared), over "
+                      "the root of the summed untied pairs of each side; percentile bootstrap",
+            "resampled": "random inits (one draw for every set: the same networks) and each set's images "
+                         "independently, as each run's tau table; sets and layers are not resampled",
+            "conditional_on": "the estimators' full-sample values, the pretrained network and these sets",
+            "n_boot": self.n_boot,
+            "confidence": self.confidence,
+        }
+
+
+def stratified_tau(x: Sequence[Any], y: Sequence[Any]) -> float:
+    r"""Kendall's tau-b pooled over strata: pairs are formed within each stratum only.
+
+    Parameters
+    ----------
+    x, y : sequence of array-like of shape (n_k,)
+        One pair of vectors per stratum (image set); NaN entries are not allowed.
+
+    Returns
+    -------
+    float
+        .. math::
+
+            \tau_\mathrm{strat} = \frac{\sum_k (C_k - D_k)}
+            {\sqrt{\sum_k (P_k - X_k)\,\sum_k (P_k - Y_k)}}
+
+        with :math:`C_k, D_k` the concordant and discordant pairs of stratum :math:`k`,
+        :math:`P_k = n_k (n_k - 1) / 2` its pairs and :math:`X_k, Y_k` the pairs tied in
+        :math:`x` or :math:`y`. A stratum in which :math:`x` or :math:`y` is constant has no
+        tau-b of its own and is left out; NaN when no stratum is left. With one stratum it is
+        Kendall's tau-b, without ties the pair-weighted mean of the strata's taus.
+
+    References
+    ----------
+    Kendall, M. G. (1945). The treatment of ties in ranking problems. *Biometrika*, 33(3), 239-251.
+    """
+    if len(x) != len(y):
+        raise InputValueError(f"`x` and `y` must hold as many strata, got {len(x)} and {len(y)}.")
+    score = untied_x = untied_y = 0.0
+    for k, (a, b) in enumerate(zip(x, y)):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if a.shape != b.shape or a.ndim != 1:
+            raise InputValueError(f"stratum {k}: `x` and `y` must be vectors of one length, got shapes "
+                                  f"{a.shape} and {b.shape}.")
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
+            raise InputValueError(f"stratum {k} holds NaN or infinite values; drop those entries first.")
+        s, ux, uy = _pair_counts(a, b)
+        if ux > 0 and uy > 0:
+            score, untied_x, untied_y = score + s, untied_x + ux, untied_y + uy
+    return float(score / np.sqrt(untied_x * untied_y)) if untied_x > 0 else np.nan
+
+
+def _pair_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over the last axis: concordant minus discordant pairs, untied pairs of ``a``, of ``b``."""
+    i, j = np.triu_indices(a.shape[-1], 1)
+    sa, sb = np.sign(a[..., j] - a[..., i]), np.sign(b[..., j] - b[..., i])
+    return (sa * sb).sum(axis=-1), (sa != 0).sum(axis=-1), (sb != 0).sum(axis=-1)
+
+
+def _check_tau_inputs(sets: Any) -> list[TauInputs]:
+    if isinstance(sets, TauInputs) or not isinstance(sets, Sequence) or not sets:
+        raise InputTypeError(f"`sets` must be a non-empty sequence of TauInputs (one per image set), got "
+                             f"{type(sets).__name__}.")
+    shapes = []
+    for k, s in enumerate(sets):
+        if not isinstance(s, TauInputs):
+            raise InputTypeError(f"`sets[{k}]` must be a TauInputs, got {type(s).__name__}.")
+        e, acc, g, corr = (np.asarray(v, dtype=float) for v in (s.estimates, s.accuracy, s.gain, s.correct))
+        if e.ndim != 3 or acc.shape != e.shape[1:] or g.shape != e.shape[2:] or corr.shape[:2] != e.shape[1:]:
+            raise InputValueError(
+                f"`sets[{k}]`: estimates (n_estimators, n_inits, n_layers), accuracy (n_inits, n_layers), "
+                f"gain (n_layers,) and correct (n_inits, n_layers, n_images) must agree, got {e.shape}, "
+                f"{acc.shape}, {g.shape} and {corr.shape}."
+            )
+        shapes.append(e.shape[:2])
+    if len(set(shapes)) > 1:
+        raise InputValueError(f"Every set must have the same estimators and networks (pretrained first, the "
+                              f"same random inits); got (n_estimators, n_inits) = {shapes}.")
+    if shapes[0][1] < 2:
+        raise NotEnoughDataError("The gain's tau needs a random init besides the pretrained network; got "
+                                 "n_inits = 1.")
+    return list(sets)
+
+
+def pooled_tau(
+    sets: Sequence[TauInputs],
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: SeedLike = 0,
+) -> PooledTau:
+    r"""Do the estimators track the probe and the gain across image sets? Stratified Kendall's tau.
+
+    Per estimator, the layers of each set are ranked as in that set's run
+    (:func:`layergain.transferability.tau_table`): the estimator on the pretrained network against
+    its probe accuracy (``tau_accuracy``), its pretrained-minus-mean-random difference against the
+    gain (``tau_gain``); the concordant and discordant layer pairs of every set are summed
+    (:func:`stratified_tau`), so a layer is only ever compared with a layer of its own set.
+
+    Parameters
+    ----------
+    sets : sequence of TauInputs
+        One per image set, the same estimators and networks in each.
+    n_boot : int, default=2000
+    confidence : float, default=0.95
+    seed : int, numpy.random.Generator or None, default=0
+
+    Returns
+    -------
+    PooledTau
+
+    Notes
+    -----
+    Why not the mean of the sets' taus with an interval from resampling the sets: with four sets,
+    a bootstrap over sets has 35 distinct resamples and its percentile interval is too narrow;
+    the sets are not a sample of a population of sets either. Here the sets are strata
+    and are held fixed: the question is whether the estimator ranks layers like the gain *in
+    these sets*. The bootstrap resamples what each run's tau table resamples — the random inits
+    and the images of the probe side — with one draw of the random inits for every set (the
+    random network with seed s is the same network in every set, as in the joint comparison of
+    the gains) and each set's images drawn independently, in the order of the tau table's draws:
+    one set and its tau table's seed give its tau table's taus and intervals. The
+    estimators are not recomputed per draw: the interval is conditional on their values on these
+    images and on the pretrained network, and it is not calibrated by simulation. A set enters
+    an estimator's pooled tau when it has 3 or more layers with finite values (``left_out`` says
+    why one did not); a draw in which a set's values are constant leaves that set out of the
+    draw, as its own tau would be NaN. The tau is NaN where no set enters.
+
+    References
+    ----------
+    Kendall, M. G. (1945). The treatment of ties in ranking problems. *Biometrika*, 33(3), 239-251.
+
+    Efron, B. and Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*. Chapman & Hall.
+    """
+    n_boot = check_int(n_boot, "n_boot", minimum=1)
+    confidence = check_probability(confidence, "confidence")
+    checked = _check_tau_inputs(sets)
+    names = [s.name if s.name is not None else f"set-{k}" for k, s in enumerate(checked)]
+    n_est, n_inits = np.asarray(checked[0].estimates).shape[:2]
+    rng = as_generator(seed)
+    picks = rng.integers(0, n_inits - 1, size=(n_boot, n_inits - 1)) + 1  # as tau_table: inits, then images
+    per_set = [_set_scores(s, picks, rng) for s in checked]
+    alpha = (1 - confidence) / 2
+    out = {k: np.full(n_est, np.nan) for k in ("tau_accuracy", "tau_gain")}
+    ci = {k: np.full((n_est, 2), np.nan) for k in ("tau_accuracy_ci", "tau_gain_ci")}
+    n_sets = np.zeros(n_est, dtype=int)
+    failure, left_out = [], []
+    for e in range(n_est):
+        enter = [k for k, scores in enumerate(per_set) if scores[e] is not None]
+        left_out.append({names[k]: _too_few(checked[k], e) for k in range(len(names)) if k not in enter})
+        n_sets[e] = len(enter)
+        failure.append("" if enter else "no set has 3 or more layers with finite values (Kendall's tau "
+                       "needs 3)")
+        if not enter:
+            continue
+        for what in ("accuracy", "gain"):
+            point = [per_set[k][e][what] for k in enter]
+            out[f"tau_{what}"][e] = _pooled(*(np.array([p[0][i] for p in point]) for i in range(3)))
+            draws = _pooled(*(np.stack([p[1][i] for p in point]) for i in range(3)))
+            if np.isfinite(draws).any():
+                ci[f"tau_{what}_ci"][e] = np.nanquantile(draws, [alpha, 1 - alpha])
+    return PooledTau(
+        tau_accuracy=out["tau_accuracy"], tau_accuracy_ci=ci["tau_accuracy_ci"], tau_gain=out["tau_gain"],
+        tau_gain_ci=ci["tau_gain_ci"], n_sets=n_sets, failure=tuple(failure), left_out=tuple(left_out),
+        n_boot=n_boot, confidence=confidence,
+    )
+
+
+def _too_few(s: TauInputs, e: int) -> str:
+    return f"{int(_finite_layers(s, e).sum())} layer(s) with finite values; Kendall's tau needs 3"
+
+
+def _finite_layers(s: TauInputs, e: int) -> np.ndarray:
+    est = np.asarray(s.estimates, dtype=float)[e]
+    acc, g = np.asarray(s.accuracy, dtype=float), np.asarray(s.gain, dtype=float)
+    return np.isfinite(est).all(axis=0) & np.isfinite(acc).all(axis=0) & np.isfinite(g)
+
+
+def _set_scores(s: TauInputs, picks: np.ndarray, rng: np.random.Generator) -> list[dict | None]:
+    """Per estimator, ``{"accuracy": (point, draws), "gain": ...}`` with each of point and draws the
+    :func:`_pair_counts` of the set; None with fewer than 3 finite layers. The images are drawn
+    here, after the inits (tau_table's order)."""
+    est, acc = np.asarray(s.estimates, dtype=float), np.asarray(s.accuracy, dtype=float)
+    g, corr = np.asarray(s.gain, dtype=float), np.asarray(s.correct, dtype=float)
+    n_img = corr.shape[2]
+    images = rng.integers(0, n_img, size=(picks.shape[0], n_img))
+    acc_b = np.stack([corr[:, :, idx].mean(axis=2) for idx in images])  # (n_boot, n_inits, n_layers)
+    rows = np.arange(picks.shape[0])[:, None]
+    gain_b = g + (acc_b[:, 0] - acc_b[rows, picks].mean(axis=1)) - (acc[0] - acc[1:].mean(axis=0))
+    out: list[dict | None] = []
+    for e in range(est.shape[0]):
+        ok = _finite_layers(s, e)
+        if ok.sum() < 3:
+            out.append(None)
+            continue
+        x = est[e][:, ok]
+        pre_b = np.broadcast_to(x[0], acc_b[:, 0, ok].shape)  # the estimator is not resampled
+        diff, diff_b = x[0] - x[1:].mean(axis=0), x[0] - x[picks].mean(axis=1)
+        out.append({
+            "accuracy": (_pair_counts(x[0], acc[0, ok]), _pair_counts(pre_b, acc_b[:, 0, ok])),
+            "gain": (_pair_counts(diff, g[ok]), _pair_counts(diff_b, gain_b[:, ok])),
+        })
+    return out
+
+
+def _pooled(score: np.ndarray, untied_a: np.ndarray, untied_b: np.ndarray) -> np.ndarray:
+    """Stratified tau-b from per-set counts along the first axis (a set without a tau-b left out)."""
+    enter = (untied_a > 0) & (untied_b > 0)
+    num = np.where(enter, score, 0).sum(axis=0)
+    den = np.sqrt(np.where(enter, untied_a, 0).sum(axis=0) * np.where(enter, untied_b, 0).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
