@@ -49,14 +49,18 @@ def backbones_findings(ds: xr.Dataset) -> list[str]:
         lnames = [str(v) for v in _series(ds, "layer_name", k)]
         params = _series(ds, "params_to_layer", k).astype(float)
         at = {n: j for j, n in enumerate(lnames)}
-        if sweet in at and best in at:
+        if best not in at:
+            continue
+        head = (f"**`{name}`** ({fmt.params(ds['n_params'].values[k])} parameters): best layer `{best}` "
+                f"(accuracy {fmt.num(acc[at[best]])}, {fmt.params(params[at[best]])} parameters up to it)")
+        if sweet in at:
             out.append(
-                f"**`{name}`** ({fmt.params(ds['n_params'].values[k])} parameters): best layer `{best}` "
-                f"(accuracy {fmt.num(acc[at[best]])}, {fmt.params(params[at[best]])} parameters up to it); "
-                f"sweet spot `{sweet}` (accuracy {fmt.num(acc[at[sweet]])} with "
+                f"{head}; sweet spot `{sweet}` (accuracy {fmt.num(acc[at[sweet]])} with "
                 f"{fmt.params(params[at[sweet]])} parameters, {fmt.pct(params[at[sweet]] / params[at[best]])} "
                 "of the best layer's)."
             )
+        else:
+            out.append(f"{head}; its sweet spot is undetermined (its run's findings say why).")
     for i, pair in enumerate(ds[_PAIR].values):
         small, large = str(ds["smaller"].values[i]), str(ds["larger"].values[i])
         reason = str(ds["reason"].values[i])

@@ -493,7 +493,7 @@ def _robustness(s: RunSummary) -> str | None:
     for k, text in enumerate(ds["conclusion_text"].values):
         row = holds[k]
         if np.all(row == row[0]) and row[0] >= 0:
-            same.append(f"{text} ({'holds' if row[0] == 1 else 'does not hold'} under all)")
+            same.append(f"{text} ({'holds under every one' if row[0] == 1 else 'holds under none'})")
         elif np.any(row >= 0):
             yes = [siblings[c] for c in np.flatnonzero(row == 1)]
             flips = str(ds["robustness_flips_at"].values[k])
@@ -504,7 +504,7 @@ def _robustness(s: RunSummary) -> str | None:
     if differ:
         parts.append("depends on the configuration — " + "; ".join(differ) + ".")
     if same:
-        parts.append(("the same under every configuration — " if differ else "every conclusion is the same under "
+        parts.append(("The same under every configuration — " if differ else "every conclusion is the same under "
                       "every configuration — ") + "; ".join(same) + ".")
     return " ".join(parts)
 
