@@ -176,3 +176,22 @@ def test_the_inference_angular_factor_gives_the_public_distance(width):
     y = x[:, ::-1] @ rng.normal(size=(width, width)) * 0.3 + rng.normal(size=(40, width))
     fast = _compare_shape_factor(_prepare_shape_factor(x), _prepare_shape_factor(y))
     np.testing.assert_allclose(fast, angular_shape_distance(x, y), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("measure", ["cka_debiased", "cka_linear", "mutual_knn", "rsa"])
+def test_resamples_read_off_the_full_matrix_equal_recomputing_them(measure, monkeypatch):
+    """Each resample's kernel, neighbours or RDM as a submatrix of the one computed once per network
+    (issue 17) gives the same inference as recomputing it from the resample's features."""
+    import dataclasses
+
+    from layergain.similarity import inference
+
+    rng = np.random.default_rng(7)
+    common = rng.normal(size=(60, 30))
+    nets = [np.maximum(common + rng.normal(size=common.shape), 0) for _ in range(4)]
+    fast = inference.similarity_difference(nets, measure=measure, n_boot=30, seed=3, k=5)
+    original = inference._measure
+    monkeypatch.setattr(inference, "_measure", lambda n, k: dataclasses.replace(original(n, k), full=None))
+    slow = inference.similarity_difference(nets, measure=measure, n_boot=30, seed=3, k=5)
+    for field in ("difference", "lower", "upper", "p_value", "se_images", "se_seeds"):
+        np.testing.assert_allclose(getattr(fast, field), getattr(slow, field), rtol=1e-9, atol=1e-12)

@@ -63,9 +63,12 @@ from layergain.similarity.measures import (
     check_k,
     compare_knn,
     compare_rdm,
+    knn_from_score,
     prepare_knn,
     prepare_rdm,
     prepare_shape,
+    rdm_matrix,
+    rdm_vector,
 )
 from layergain.validation import check_int, check_probability
 
@@ -83,20 +86,49 @@ class _Measure:
     higher_is_similar: bool
     long_name: str
     min_rows: int
+    #: Optional: an n x n matrix of all images computed once per network (``full``), from which
+    #: ``sub(full, idx)`` gives ``prepare(x[idx])`` for a resample without touching the features.
+    full: Callable[[np.ndarray], np.ndarray] | None = None
+    sub: Callable[[np.ndarray, np.ndarray], Any] | None = None
 
 
-def _prepare_linear(x: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=0)
-    k = xc @ xc.T
+def _gram(x: np.ndarray) -> np.ndarray:
+    return x @ x.T
+
+
+def _centred(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(x[idx] - its column means) (x[idx] - its column means)^T from the Gram matrix g = x x^T."""
+    gs = g[np.ix_(idx, idx)]
+    r = gs.mean(axis=0)
+    return gs - r[:, None] - r[None, :] + r.mean()
+
+
+def _linear_from_kernel(k: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(k)
     if not norm > 0:
         raise InputValueError("The features are constant across images; CKA is undefined.")
     return k / norm
 
 
+def _knn_sub(g: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:
+    """:func:`prepare_knn` (cosine) of x[idx] from the Gram matrix of x."""
+    gs = g[np.ix_(idx, idx)]
+    norm = np.sqrt(np.maximum(np.diag(gs), 0.0))
+    norm = np.where(norm > 0, norm, 1.0)
+    return knn_from_score(gs / norm[:, None] / norm[None, :], k)
+
+
+def _prepare_linear(x: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=0)
+    return _linear_from_kernel(xc @ xc.T)
+
+
 def _prepare_unbiased(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     xc = x - x.mean(axis=0)
-    k = xc @ xc.T
+    return _unbiased_from_kernel(xc @ xc.T)
+
+
+def _unbiased_from_kernel(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     np.fill_diagonal(k, 0.0)
     r = k.sum(axis=1)
     out = (k, r, float(r.sum()), 0.0)
@@ -141,17 +173,20 @@ def _hsic_u(a: tuple, b: tuple) -> float:
 def _measure(name: str, k: int) -> _Measure:
     if name == "cka_debiased":
         return _Measure(_prepare_unbiased, lambda a, b: _hsic_u(a, b) / np.sqrt(a[3] * b[3]), True,
-                        "debiased linear CKA", 4)
+                        "debiased linear CKA", 4, _gram, lambda g, idx: _unbiased_from_kernel(_centred(g, idx)))
     if name == "cka_linear":
-        return _Measure(_prepare_linear, lambda a, b: float(np.einsum("ij,ij->", a, b)), True, "linear CKA", 2)
+        return _Measure(_prepare_linear, lambda a, b: float(np.einsum("ij,ij->", a, b)), True, "linear CKA", 2,
+                        _gram, lambda g, idx: _linear_from_kernel(_centred(g, idx)))
     if name == "mutual_knn":
         return _Measure(lambda x: prepare_knn(x, k, "cosine"), compare_knn, True,
-                        f"mutual {k}-nearest-neighbour alignment (cosine)", k + 2)
+                        f"mutual {k}-nearest-neighbour alignment (cosine)", k + 2, _gram,
+                        lambda g, idx: _knn_sub(g, idx, k))
     if name == "angular_shape":
         return _Measure(_prepare_shape_factor, _compare_shape_factor, False,
                         "angular Procrustes shape distance (radians)", 2)
     return _Measure(lambda x: prepare_rdm(x, "correlation", "spearman"), compare_rdm, True,
-                    "RSA (Spearman correlation of correlation-distance RDMs)", 3)
+                    "RSA (Spearman correlation of correlation-distance RDMs)", 3,
+                    lambda x: rdm_matrix(x, "correlation"), lambda d, idx: rdm_vector(d[np.ix_(idx, idx)], "spearman"))
 
 
 @dataclass(frozen=True)
@@ -299,9 +334,15 @@ def _parts(arrays: list[np.ndarray], m: _Measure, n_boot: int, size: int,
     weights = _draw_weights(rng, n, n_boot, "subsample", size)
     draws = np.empty(n_boot)
     devs = np.empty((n_boot, n_seeds))
+    # Every resample's kernel, neighbours or RDM is a submatrix of the full one: computed once per
+    # network (issue 17), unless the n x n matrices of all networks would take more than 1 GiB.
+    fulls = [m.full(x) for x in arrays] if m.full is not None and 8 * n * n * len(arrays) <= 2**30 else None
     for b in range(n_boot):
         idx = np.flatnonzero(weights[b])
-        tb = _table([m.prepare(x[idx]) for x in arrays], m)
+        if fulls is not None:
+            tb = _table([m.sub(f, idx) for f in fulls], m)
+        else:
+            tb = _table([m.prepare(x[idx]) for x in arrays], m)
         draws[b] = _contrast(tb, seeds)
         devs[b] = _seed_part(tb)[1]
     correction = size * (n - 1) / (n * (n - size))

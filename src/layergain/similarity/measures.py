@@ -63,6 +63,11 @@ def prepare_knn(x: np.ndarray, k: int, metric: str) -> np.ndarray:
     else:
         sq = np.einsum("ij,ij->i", x, x)
         score = -(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T))
+    return knn_from_score(score, k)
+
+
+def knn_from_score(score: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k highest-scoring other columns (the diagonal excluded), sorted; ``score`` is overwritten."""
     np.fill_diagonal(score, -np.inf)
     idx = np.argpartition(-score, k - 1, axis=1)[:, :k]
     return np.sort(idx, axis=1)
@@ -257,6 +262,11 @@ def angular_shape_distance(x: Any, y: Any) -> float:
 
 def prepare_rdm(x: np.ndarray, rdm: str, compare: str) -> np.ndarray:
     """Upper triangle of the RDM (ranked for Spearman), centred and scaled to unit norm."""
+    return rdm_vector(rdm_matrix(x, rdm), compare)
+
+
+def rdm_matrix(x: np.ndarray, rdm: str) -> np.ndarray:
+    """The n x n dissimilarity matrix of the images (an entry depends on its two images only)."""
     if rdm == "correlation":
         z = x - x.mean(axis=1, keepdims=True)
         norm = np.linalg.norm(z, axis=1, keepdims=True)
@@ -270,7 +280,12 @@ def prepare_rdm(x: np.ndarray, rdm: str, compare: str) -> np.ndarray:
     else:
         sq = np.einsum("ij,ij->i", x, x)
         d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0))
-    v = d[np.triu_indices(x.shape[0], k=1)]
+    return d
+
+
+def rdm_vector(d: np.ndarray, compare: str) -> np.ndarray:
+    """An RDM's upper triangle (ranked for Spearman), centred and scaled to unit norm."""
+    v = d[np.triu_indices(d.shape[0], k=1)]
     if compare == "spearman":
         v = rankdata(v)
     v = v - v.mean()
