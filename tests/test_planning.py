@@ -51,6 +51,16 @@ def test_estimate_is_positive_and_described():
     assert p.seconds_parallel["probes"] == pytest.approx(p.seconds["probes"] / p.jobs)
     text = p.describe()
     assert f"probe fits: {p.probe_fits}" in text and f"forward passes: {p.forward_passes}" in text
+    assert "similarity inference" in text and p.seconds["similarity_inference"] > 0
+
+
+def test_the_similarity_inference_estimate_scales_with_resamples_and_images():
+    from layergain.planning import _inference_seconds
+
+    base = _inference_seconds(240, 64, 3, 50)
+    assert _inference_seconds(240, 64, 3, 101) == pytest.approx(base * 102 / 51)
+    assert _inference_seconds(480, 64, 3, 50) == pytest.approx(base * 4)  # timed once, scaled (n / 240)^2
+    assert _inference_seconds(240, 64, 1, 50) == 0.0  # one seed: no random-vs-random pair, nothing to resample
 
 
 def test_probe_cost_model_predicts_timed_fits_within_a_factor_of_3():

@@ -10,6 +10,8 @@ is counted with ``load_image_set(..., images=False)``) and nothing is cached.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import time
 import warnings
@@ -65,8 +67,9 @@ class Plan:
         Image resamples of the similarity inference and Monte Carlo draws of the statistics, per
         configuration.
     seconds : dict of str to float
-        Estimated seconds of ``features`` (one process, the run's torch threads) and ``probes``
-        (serial; divided by ``jobs`` in ``seconds_parallel``).
+        Estimated seconds of ``features`` (one process, the run's torch threads), ``probes``
+        (serial; divided by ``jobs`` in ``seconds_parallel``) and ``similarity_inference`` (timed
+        on random features of up to 240 images, scaled; see ``_inference_seconds``).
     jobs : int
         Processes the probe stage will use.
     calibration : dict of str to float
@@ -119,8 +122,9 @@ class Plan:
             f"similarity: {self.similarity_pairs} network pairs per layer and configuration, "
             f"{self.similarity_resamples} image resamples; statistics: {self.draws} draws per configuration",
             f"estimated time: features {_duration(est['features'])} (as if nothing were cached), probes "
-            f"{_duration(est['probes'])} on {self.jobs} process(es) ({_duration(self.seconds['probes'])} serial); "
-            "similarity, statistics and report not included",
+            f"{_duration(est['probes'])} on {self.jobs} process(es) ({_duration(self.seconds['probes'])} serial), "
+            f"similarity inference {_duration(est.get('similarity_inference', 0.0))}; the similarity measures, "
+            "statistics and report not included",
             f"calibrated on this machine in {self.calibration.get('seconds', 0.0):.1f} s: "
             f"{self.calibration['forward_s_per_image'] * 1e3:.1f} ms per image per network; probes assume "
             f"{LBFGS_ITERATIONS} L-BFGS iterations per fit (random networks' layers can need several times more)",
@@ -195,10 +199,44 @@ def plan(config, *, calibrate: bool = True) -> Plan:
     probe_s = len(baselines) * (1 + config.seeds) * config.folds * config.repeats * sum(
         _fit_seconds(model, n_train, w, k) for ws in widths.values() for w in ws
     )
-    seconds = {"features": per_image * counted.forward_passes, "probes": probe_s}
+    inference_s = len(baselines) * sum(
+        _inference_seconds(n, w, config.seeds, config.similarity_resamples) for ws in widths.values() for w in ws
+    )
+    seconds = {"features": per_image * counted.forward_passes, "probes": probe_s, "similarity_inference": inference_s}
     calibration = {"forward_s_per_image": per_image, "probe_overhead_s": model[0], "probe_per_unit_s": model[1],
                    "seconds": time.perf_counter() - t0}
     return Plan(**{**counted.__dict__, "seconds": seconds, "calibration": calibration})
+
+
+#: Images and resamples the similarity inference is timed on (scaled to the run's, see below).
+_INFERENCE_IMAGES, _INFERENCE_RESAMPLES = 240, 2
+
+
+@functools.lru_cache(maxsize=None)
+def _inference_timed(n: int, width: int, seeds: int) -> float:
+    """Seconds of the run's similarity inference (its default measures) of one layer, timed here on
+    random features of ``n`` images for :data:`_INFERENCE_RESAMPLES` resamples."""
+    from layergain.similarity.inference import similarity_difference, study_similarity_inference
+
+    measures = inspect.signature(study_similarity_inference).parameters["measures"].default
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(n, width)) for _ in range(1 + seeds)]
+    t = time.perf_counter()
+    for name in measures:
+        similarity_difference(feats, measure=name, n_boot=_INFERENCE_RESAMPLES, seed=0)
+    return time.perf_counter() - t
+
+
+def _inference_seconds(n: int, width: int, seeds: int, resamples: int) -> float:
+    """One layer's similarity inference: timed at min(n, 240) images, scaled by the resamples (the
+    full-set work counted as about one resample's) and by (n / 240)^2 above 240 images (the n x n
+    matrices and neighbour searches dominate; the angular distance's eigendecomposition of wide
+    layers grows faster, so large sets are underestimated)."""
+    if seeds < 2:
+        return 0.0  # no random-vs-random pair: every difference is NaN at once
+    m = min(n, _INFERENCE_IMAGES)
+    timed = _inference_timed(m, int(width), int(seeds))
+    return timed * (resamples + 1) / (_INFERENCE_RESAMPLES + 1) * max(1.0, n / m) ** 2
 
 
 def _jobs(config) -> int:
