@@ -36,9 +36,9 @@ import numpy as np
 
 from layergain.errors import InputValueError, NotEnoughDataError
 from layergain.stats import components as C
-from layergain.stats._inputs import Outcomes, check_groups, check_labels, check_outcomes
 from layergain.stats._random import SeedLike, spawn_generators
 from layergain.stats.compare import ProbeOutcomes
+from layergain.stats.configurations import stack_same_images
 from layergain.validation import check_choice, check_int, check_probability
 
 __all__ = ["BackboneComparison", "compare_backbones"]
@@ -73,32 +73,6 @@ class BackboneComparison:
     n_draws: int
     unit: str
     n_units: int
-
-
-def _stack(configs: Sequence[ProbeOutcomes]) -> tuple[Outcomes, np.ndarray, np.ndarray | None, np.ndarray]:
-    """One Outcomes of every backbone's layers, backbone-major, and each backbone's first column."""
-    checked = [check_outcomes(c.correct_pre, c.correct_rand) for c in configs]
-    first = checked[0]
-    labels = check_labels(configs[0].labels, first.n_images)
-    groups = check_groups(configs[0].groups, first.n_images)
-    for k, (c, o) in enumerate(zip(configs, checked)):
-        if (o.n_images, o.n_seeds, o.n_repeats) != (first.n_images, first.n_seeds, first.n_repeats):
-            raise InputValueError(
-                "backbones compared side by side must share images, random seeds and repeats; backbone "
-                f"{k} has (images, seeds, repeats) = {(o.n_images, o.n_seeds, o.n_repeats)}, backbone 0 "
-                f"{(first.n_images, first.n_seeds, first.n_repeats)}."
-            )
-        other = check_groups(c.groups, o.n_images)
-        same_groups = (other is None) == (groups is None) and (groups is None or np.array_equal(other, groups))
-        if not np.array_equal(check_labels(c.labels, o.n_images), labels) or not same_groups:
-            raise InputValueError(
-                f"backbone {k} has other labels or groups than backbone 0: backbones are compared side by side "
-                "on the same images, in the same order."
-            )
-    offsets = np.concatenate([[0], np.cumsum([o.n_layers for o in checked])])
-    pre = np.concatenate([o.pre for o in checked], axis=0)
-    rand = np.concatenate([o.rand for o in checked], axis=0)
-    return Outcomes(pre=pre, rand=rand), labels, groups, offsets
 
 
 def _one_sided(contrasts: C.Contrasts, draws: np.ndarray) -> tuple[np.ndarray, float]:
@@ -160,7 +134,9 @@ def compare_backbones(
     check_choice(pretrained, "pretrained", ("draw", "fixed"))
     check_int(n_draws, "n_draws", minimum=1000)
     check_probability(confidence, "confidence")
-    outcomes, labels, groups, offsets = _stack(configs)
+    outcomes, labels, groups, offsets = stack_same_images(
+        configs, same_layers=False, subject="backbones compared side by side", one="backbone",
+        why="backbones are compared side by side on the same images, in the same order")
     n_layers = np.diff(offsets)
     if np.any((sweet < -1) | (sweet >= n_layers)):
         raise InputValueError(f"`sweet` must be a layer index of its backbone or -1, got {sweet.tolist()}.")

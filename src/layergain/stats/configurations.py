@@ -90,30 +90,40 @@ class ConfigurationComparison:
     n_units: int
 
 
-def _stack(configs: Sequence[ProbeOutcomes]) -> tuple[Outcomes, np.ndarray, np.ndarray | None, int]:
-    """One Outcomes whose layers are the (configuration, layer) columns, configuration-major."""
+def stack_same_images(
+    configs: Sequence[ProbeOutcomes], *, same_layers: bool = True, subject: str = "configurations",
+    one: str = "configuration", why: str = "paired configurations are runs on the same images, in the same order",
+) -> tuple[Outcomes, np.ndarray, np.ndarray | None, np.ndarray]:
+    """One Outcomes whose layers are every configuration's layer columns, configuration-major, and
+    each configuration's first column (``offsets``, length C + 1).
+
+    The configurations must share images, labels, groups, random seeds and CV repeats (and, with
+    ``same_layers``, the number of layers); ``subject``, ``one`` and ``why`` word the errors.
+    """
     checked = [check_outcomes(c.correct_pre, c.correct_rand) for c in configs]
     first = checked[0]
     labels = check_labels(configs[0].labels, first.n_images)
     groups = check_groups(configs[0].groups, first.n_images)
+
+    def shape(o) -> tuple[int, ...]:
+        return (o.n_images, o.n_layers, o.n_seeds, o.n_repeats) if same_layers else (o.n_images, o.n_seeds,
+                                                                                      o.n_repeats)
+
+    names = "(images, layers, seeds, repeats)" if same_layers else "(images, seeds, repeats)"
+    shared = "images, layers, random seeds and repeats" if same_layers else "images, random seeds and repeats"
     for k, (c, o) in enumerate(zip(configs, checked)):
-        if (o.n_images, o.n_layers, o.n_seeds, o.n_repeats) != (first.n_images, first.n_layers, first.n_seeds,
-                                                               first.n_repeats):
+        if shape(o) != shape(first):
             raise InputValueError(
-                "configurations must share images, layers, random seeds and repeats; configuration "
-                f"{k} has (images, layers, seeds, repeats) = {(o.n_images, o.n_layers, o.n_seeds, o.n_repeats)}, "
-                f"configuration 0 {(first.n_images, first.n_layers, first.n_seeds, first.n_repeats)}."
+                f"{subject} must share {shared}; {one} {k} has {names} = {shape(o)}, {one} 0 {shape(first)}."
             )
         other = check_groups(c.groups, o.n_images)
         same_groups = (other is None) == (groups is None) and (groups is None or np.array_equal(other, groups))
         if not np.array_equal(check_labels(c.labels, o.n_images), labels) or not same_groups:
-            raise InputValueError(
-                f"configuration {k} has other labels or groups than configuration 0: paired configurations "
-                "are runs on the same images, in the same order."
-            )
+            raise InputValueError(f"{one} {k} has other labels or groups than {one} 0: {why}.")
+    offsets = np.concatenate([[0], np.cumsum([o.n_layers for o in checked])])
     pre = np.concatenate([o.pre for o in checked], axis=0)
     rand = np.concatenate([o.rand for o in checked], axis=0)
-    return Outcomes(pre=pre, rand=rand), labels, groups, first.n_layers
+    return Outcomes(pre=pre, rand=rand), labels, groups, offsets
 
 
 def compare_configurations(
@@ -159,7 +169,8 @@ def compare_configurations(
     check_choice(pretrained, "pretrained", ("draw", "fixed"))
     check_int(n_draws, "n_draws", minimum=1000)
     check_probability(confidence, "confidence")
-    outcomes, labels, groups, n_layers = _stack(configs)
+    outcomes, labels, groups, offsets = stack_same_images(configs)
+    n_layers = int(offsets[1])
     n_conf = len(configs)
     if shared_pretrained is None:
         pre = outcomes.pre.reshape(n_conf, n_layers, *outcomes.pre.shape[1:])
