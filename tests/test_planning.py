@@ -49,6 +49,8 @@ def test_estimate_is_positive_and_described():
     p = plan(RunConfig(**SMALL))
     assert all(math.isfinite(s) and s > 0 for s in p.seconds.values())
     assert p.seconds_parallel["probes"] == pytest.approx(p.seconds["probes"] / p.jobs)
+    inference_jobs = min(p.jobs, len(p.layers))  # one layer per process
+    assert p.seconds_parallel["similarity_inference"] == pytest.approx(p.seconds["similarity_inference"] / inference_jobs)
     text = p.describe()
     assert f"probe fits: {p.probe_fits}" in text and f"forward passes: {p.forward_passes}" in text
     assert "similarity inference" in text and p.seconds["similarity_inference"] > 0

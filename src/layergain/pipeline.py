@@ -372,7 +372,8 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
             similarity = study_similarity(store, nets.inits, log=log)
             inference = study_similarity_inference(
                 store, nets.inits, layer_names, n_boot=config.similarity_resamples, confidence=config.confidence,
-                seed=np.random.default_rng(fresh("similarity_inference")),
+                seed=np.random.default_rng(fresh("similarity_inference")), n_jobs=ex.n_jobs,
+                progress=config.progress,
             )
         with _timed(timings, "transferability"):
             estimates = study_transferability(store, nets.inits, layer_names, image_set.labels, folds,

@@ -103,8 +103,11 @@ class Plan:
 
     @property
     def seconds_parallel(self) -> dict[str, float]:
-        """``seconds`` with the probe stage spread over ``jobs`` processes (ideal scaling)."""
-        return {**self.seconds, "probes": self.seconds["probes"] / self.jobs}
+        """``seconds`` with the probes and the similarity inference (one layer per process) spread
+        over ``jobs`` processes (ideal scaling)."""
+        inference_jobs = max(1, min(self.jobs, len(self.layers)))
+        return {**self.seconds, "probes": self.seconds["probes"] / self.jobs,
+                "similarity_inference": self.seconds.get("similarity_inference", 0.0) / inference_jobs}
 
     def describe(self) -> str:
         """The plan in a few lines of text."""
@@ -123,7 +126,8 @@ class Plan:
             f"{self.similarity_resamples} image resamples; statistics: {self.draws} draws per configuration",
             f"estimated time: features {_duration(est['features'])} (as if nothing were cached), probes "
             f"{_duration(est['probes'])} on {self.jobs} process(es) ({_duration(self.seconds['probes'])} serial), "
-            f"similarity inference {_duration(est.get('similarity_inference', 0.0))}; the similarity measures, "
+            f"similarity inference {_duration(est.get('similarity_inference', 0.0))} on {self.jobs} process(es); "
+            "the similarity measures, "
             "statistics and report not included",
             f"calibrated on this machine in {self.calibration.get('seconds', 0.0):.1f} s: "
             f"{self.calibration['forward_s_per_image'] * 1e3:.1f} ms per image per network; probes assume "

@@ -162,6 +162,9 @@ def test_study_dataset(seed: int) -> None:
     assert "NaN" in ds["angular_shape_difference"].attrs["nan_reason"]["head"]
     again = study_similarity_inference(_Store(feats), inits, ["stem", "head"], n_boot=20, seed=seed)
     xr.testing.assert_identical(ds, again)
+    # one layer per process (issue 17): the same streams, so the same numbers and reasons
+    parallel = study_similarity_inference(_Store(feats), inits, ["stem", "head"], n_boot=20, seed=seed, n_jobs=2)
+    xr.testing.assert_identical(ds, parallel)
 
 
 @pytest.mark.parametrize("width", [7, 300])  # narrower and wider than the 40 images

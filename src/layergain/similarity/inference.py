@@ -420,6 +420,8 @@ def study_similarity_inference(
     confidence: float = 0.95,
     seed: int | np.random.Generator | None = 0,
     k: int = 10,
+    n_jobs: int | None = 1,
+    progress: bool = False,
 ) -> xr.Dataset:
     r"""Similarity with inference for every layer of a run, read from cached features.
 
@@ -437,6 +439,11 @@ def study_similarity_inference(
         As in :func:`similarity_difference`.
     seed : int, numpy.random.Generator or None, default=0
         One independent stream per (measure, layer) is spawned from it.
+    n_jobs : int, default=1
+        joblib processes, one layer each (the store must be picklable, as the probes' is);
+        results are identical to a serial run.
+    progress : bool, default=False
+        Show a progress bar over the layers.
 
     Returns
     -------
@@ -455,23 +462,44 @@ def study_similarity_inference(
     for name in measures:
         _check_options(name, n_boot, confidence, k)
     rng = np.random.default_rng(seed)
-    streams = iter(rng.spawn(len(measures) * len(layers)))
+    streams = rng.spawn(len(measures) * len(layers))
     fields = ("difference", "pretrained_random", "random_random", "p_value", "se_images", "se_seeds", "df")
     values = {m: {f: np.full(len(layers), np.nan) for f in (*fields, "lower", "upper")} for m in measures}
     reasons: dict[str, dict[str, str]] = {m: {} for m in measures}
-    for li, layer in enumerate(layers):
-        feats = [store.layer(init, layer) for init in inits]
-        for name in measures:
-            try:
-                res = similarity_difference(feats, measure=name, n_boot=n_boot, confidence=confidence,
-                                            seed=next(streams), k=k)
-            except LayergainError as err:
-                res = _nan(str(err))
+    # One work unit per layer, each with its own streams (measure-major within the layer as in a
+    # serial run), so the results are identical whichever process computes them.
+    units = [(store, inits, layer, measures, streams[li * len(measures):(li + 1) * len(measures)], n_boot,
+              confidence, k) for li, layer in enumerate(layers)]
+    if n_jobs == 1 or len(layers) < 2:
+        results = map(_layer_unit, units)
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_layer_unit)(u) for u in units)
+    from tqdm.auto import tqdm
+
+    for li, per_measure in enumerate(tqdm(results, total=len(layers), desc="similarity inference", unit="layer",
+                                          disable=not progress, leave=False)):
+        for name, res in zip(measures, per_measure):
             for f in (*fields, "lower", "upper"):
                 values[name][f][li] = getattr(res, f)
             if res.reason:
-                reasons[name][layer] = res.reason
+                reasons[name][layers[li]] = res.reason
     return _dataset(values, reasons, measures, layers, inits, n_boot, confidence, seed, k)
+
+
+def _layer_unit(unit: tuple) -> list[SimilarityDifference]:
+    """Every measure's difference of one layer (a work unit of :func:`study_similarity_inference`)."""
+    store, inits, layer, measures, streams, n_boot, confidence, k = unit
+    feats = [store.layer(init, layer) for init in inits]
+    out = []
+    for name, stream in zip(measures, streams):
+        try:
+            out.append(similarity_difference(feats, measure=name, n_boot=n_boot, confidence=confidence,
+                                             seed=stream, k=k))
+        except LayergainError as err:
+            out.append(_nan(str(err)))
+    return out
 
 
 _SUFFIX = {"difference": "_difference", "p_value": "_difference_p", "pretrained_random": "_pretrained_random",
