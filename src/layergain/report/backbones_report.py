@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from layergain.report import fmt
+from layergain.report.configurations_report import robustness_spec
 from layergain.report.document import Bullets, Document, Paragraph
 from layergain.report.fmt import est_ci, p_is
 from layergain.report.sections import add_sections, settings_items, write_document
@@ -118,11 +119,8 @@ def backbones_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
                 "one-sided minP over every layer of the larger backbone (primary). Parameters: up to the layer.",
         label=latex_label("backbones", ds.attrs.get("dataset", "")),
     )
-    holds = ds["holds"].transpose("conclusion", _CONF).values
-    word = {1: "yes", 0: "no", -1: "undetermined"}
-    robust = TableSpec(
-        columns=[Column("conclusion", "conclusion", "text"), *[Column(n, n, "text") for n in names]],
-        rows=[[str(text), *[word[int(h)] for h in holds[k]]] for k, text in enumerate(ds["conclusion_text"].values)],
+    robust = robustness_spec(
+        ds, names, _CONF, flips_at=False,
         caption="Robustness: whether each conclusion of a run holds under each backbone (each at its own "
                 "relative depths).",
         label=latex_label("backbone_robustness", ds.attrs.get("dataset", "")),

@@ -97,16 +97,28 @@ def configurations_findings(ds: xr.Dataset) -> list[str]:
     return out
 
 
+def robustness_spec(ds: xr.Dataset, names: list[str], dim: str, *, caption: str, label: str,
+                    flips_at: bool) -> TableSpec:
+    """The robustness table of a configurations.nc or backbones.nc (``holds(conclusion, dim)``):
+    yes / no / undetermined per conclusion and configuration, and where asked the layers where the
+    per-layer verdict flips."""
+    holds = ds["holds"].transpose("conclusion", dim).values
+    word = {1: "yes", 0: "no", -1: "undetermined"}
+    flips = [[str(v) or "—"] for v in ds["flips_at"].values] if flips_at else [[] for _ in holds]
+    return TableSpec(
+        columns=[Column("conclusion", "conclusion", "text"), *[Column(n, n, "text") for n in names],
+                 *([Column("flips at", "flips at", "text")] if flips_at else [])],
+        rows=[[str(text), *[word[int(h)] for h in holds[k]], *flips[k]]
+              for k, text in enumerate(ds["conclusion_text"].values)],
+        caption=caption, label=label,
+    )
+
+
 def configurations_tables(ds: xr.Dataset) -> dict[str, TableSpec]:
     """The robustness table and the differences of gain per pair and layer."""
     names, layers = _names(ds), _layers(ds)
-    holds = ds["holds"].transpose("conclusion", _CONF).values
-    word = {1: "yes", 0: "no", -1: "undetermined"}
-    robust = TableSpec(
-        columns=[Column("conclusion", "conclusion", "text"), *[Column(n, n, "text") for n in names],
-                 Column("flips at", "flips at", "text")],
-        rows=[[str(text), *[word[int(h)] for h in holds[k]], str(ds["flips_at"].values[k]) or "—"]
-              for k, text in enumerate(ds["conclusion_text"].values)],
+    robust = robustness_spec(
+        ds, names, _CONF, flips_at=True,
         caption="Robustness: whether each conclusion of a run holds under each configuration, and the layers "
                 "where the per-layer verdict (max-T-significant positive gain) is not the same in every "
                 "configuration.",
