@@ -94,4 +94,5 @@ def test_runs_of_other_images_are_not_backbones_side_by_side(two_backbones, tmp_
     capsys.readouterr()
     code = main(["compare", str(small_dir), str(other), "--out", str(tmp_path / "cmp"), "--quiet"])
     err = capsys.readouterr().err
-    assert code != 0 and len(err.strip().splitlines()) == 1 and not (tmp_path / "cmp").exists()
+    assert code == 2 and err.startswith("layergain: error:") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cmp").exists()

@@ -199,6 +199,20 @@ def test_study_similarity_per_layer_and_streamed_matrices(monkeypatch, seed: int
             np.testing.assert_allclose(ds[name].sel({S.INIT: init}).values, expected, rtol=1e-9)
 
 
+def test_wide_layers_take_the_matrices_from_memory(monkeypatch, seed: int) -> None:
+    """Where the streamed products would be large (wide readouts: `cov` of Lite0 is ~28 000 units,
+    31 GB for 5 random inits), the matrices come from the layers in memory: the same values."""
+    feats = _features(np.random.default_rng(seed), 40)
+    inits = [S.PRETRAINED, "random-0", "random-1", "random-2"]
+    streamed = study_similarity(_MemoryStore(feats), inits)
+    monkeypatch.setattr(study, "STREAM_BYTES", 0)
+    in_memory = study_similarity(_MemoryStore(feats), inits)
+    for name in ("cka_matrix", "cka_debiased_matrix"):
+        assert streamed[name].attrs["streaming_block"] > 0 and in_memory[name].attrs["streaming_block"] == 0
+        np.testing.assert_allclose(in_memory[name].values, streamed[name].values, rtol=1e-9)
+        assert in_memory[name].dims == streamed[name].dims and in_memory[name].attrs["nan_reason"] == {}
+
+
 def test_study_similarity_many_images(monkeypatch) -> None:
     """Above RBF_MAX_IMAGES, RBF CKA (an N x N kernel per network) is NaN with its reason."""
     monkeypatch.setattr(study, "RBF_MAX_IMAGES", 30)

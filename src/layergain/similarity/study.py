@@ -223,18 +223,22 @@ def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | N
     return ds
 
 
+#: The streamed cross-layer matrices keep a (total width)^2 float64 product per random init; above
+#: this many bytes for all of them (wide readouts: `cov` gives ~28 000 units, 31 GB for 5 inits),
+#: the matrices come from the layers in memory instead, one random init at a time.
+STREAM_BYTES = 2**30
+
+
 def _cka_matrices(store: FeatureSource, inits: list[str]) -> xr.Dataset:
-    """Pretrained × random cross-layer CKA (linear and debiased) per random init, streamed."""
+    """Pretrained × random cross-layer CKA (linear and debiased) per random init: streamed over
+    blocks of images, or from the layers in memory where the streamed products would be large."""
     randoms = inits[1:]
-    acc = {init: StreamingCKAMatrix() for init in randoms}
-    for block in store.blocks(SIMILARITY_BLOCK):
-        xs = store.rows(inits[0], block)
-        for init in randoms:
-            acc[init].update(xs, store.rows(init, block))
+    total = sum(int(a.shape[1]) for a in store.rows(inits[0], np.arange(1)).values())
+    streamed = 8 * total * total * len(randoms) <= STREAM_BYTES
+    per_init = _streamed_matrices(store, inits) if streamed else _in_memory_matrices(store, inits)
     out = {}
     for kind, name in (("linear", "cka_matrix"), ("debiased", "cka_debiased_matrix")):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mats = [acc[init].cka_matrix(kind=kind) for init in randoms]
+        mats = [per_init[init][kind] for init in randoms]
         da = xr.concat(mats, dim=xr.DataArray(randoms, dims=S.INIT, name=S.INIT), combine_attrs="override")
         bad = {str(layer): "constant features: CKA undefined" for layer in store.layers
                if np.isnan(da.sel({S.LAYER_PRETRAINED: layer}).values).all()}
@@ -242,11 +246,56 @@ def _cka_matrices(store: FeatureSource, inits: list[str]) -> xr.Dataset:
             "long_name": f"{'linear' if kind == 'linear' else 'debiased'} CKA, pretrained layer vs every layer "
                          "of each random init",
             "method": da.attrs.get("method", ""),
-            "streaming_block": SIMILARITY_BLOCK,
+            "streaming_block": SIMILARITY_BLOCK if streamed else 0,
             "nan_reason": bad,
         }
         out[name] = da
     return xr.Dataset(out)
+
+
+def _streamed_matrices(store: FeatureSource, inits: list[str]) -> dict[str, dict[str, xr.DataArray]]:
+    randoms = inits[1:]
+    acc = {init: StreamingCKAMatrix() for init in randoms}
+    for block in store.blocks(SIMILARITY_BLOCK):
+        xs = store.rows(inits[0], block)
+        for init in randoms:
+            acc[init].update(xs, store.rows(init, block))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {init: {kind: acc[init].cka_matrix(kind=kind) for kind in ("linear", "debiased")} for init in randoms}
+
+
+def _in_memory_matrices(store: FeatureSource, inits: list[str]) -> dict[str, dict[str, xr.DataArray]]:
+    """As :func:`_streamed_matrices`, from every layer of the pretrained network and of one random
+    init at a time (:func:`~layergain.similarity._hsic.hsic_tables` takes the Gram form where
+    images are fewer than units: n x n per layer instead of width x width per pair)."""
+    from layergain.similarity.cka import check_debiased_rows
+    from layergain.similarity.matrix import prepare_layers
+
+    names = [str(layer) for layer in store.layers]
+    xs = [store.layer(inits[0], layer) for layer in names]
+    ops = ops_for(*xs)
+    dtype = common_float(ops, *xs)
+    cx = prepare_layers(ops, names, xs, "xs", min_rows=2, dtype=dtype)
+    n = int(cx[0].shape[0])
+    check_debiased_rows(n, "xs")
+    out = {}
+    for init in inits[1:]:
+        cy = prepare_layers(ops, names, [store.layer(init, layer) for layer in names], "ys", min_rows=2,
+                            dtype=dtype)
+        tables = hsic_tables(ops, cx, cy)
+        for label, f in (("xs", tables.fx), ("ys", tables.fy)):
+            bad = np.flatnonzero(~(f > 0))
+            if bad.size:
+                raise InputValueError(
+                    f"`{label}[{names[bad[0]]!r}]` is constant across all images seen (every unit has zero "
+                    "variance); CKA is undefined. Check that the layer's features are not collapsed.")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = {"linear": tables.linear_cka(), "debiased": tables.debiased_cka()[0]}
+        out[init] = {kind: xr.DataArray(
+            v, dims=(S.LAYER_PRETRAINED, S.LAYER_OTHER), coords={S.LAYER_PRETRAINED: names, S.LAYER_OTHER: names},
+            name="cka_matrix" if kind == "linear" else "cka_debiased_matrix",
+            attrs={"kind": kind, "method": METHODS[kind], "n_images": n}) for kind, v in values.items()}
+    return out
 
 
 def _check_measures(measures: Sequence[str]) -> list[str]:
