@@ -73,14 +73,21 @@ def configurations_findings(ds: xr.Dataset) -> list[str]:
                 f"{p_is(p_holm[i, j])})."
             )
         elif np.isfinite(diff[i]).any():
-            j = int(np.nanargmax(np.abs(diff[i])))
+            # the largest difference with a calibrated interval (the others are counted below)
+            tested = np.isfinite(p_maxt[i])
+            j = int(np.nanargmax(np.where(tested if tested.any() else np.isfinite(diff[i]), np.abs(diff[i]), np.nan)))
             out.append(
-                f"**`{a}` − `{b}`**{how}: no layer's gain differs ({family}); the largest difference is at "
+                f"**`{a}` − `{b}`**{how}: no layer's gain differs ({family}); the largest "
+                f"{'tested ' if tested.any() and not tested.all() else ''}difference is at "
                 f"`{layers[j]}`: {est_ci(diff[i, j], *ci[i, j])} (max-T-adjusted {p_is(p_maxt[i, j])})."
             )
+    reasons = sorted({str(r) for r in ds["difference_reason"].values.ravel() if str(r)})
     if n_tests == 0:
-        reasons = sorted({str(r) for r in ds["difference_reason"].values.ravel() if str(r)})
         out.append("**No difference has a calibrated test**: " + "; ".join(reasons) + ".")
+    elif reasons:
+        untested = int((np.isfinite(diff) & ~np.isfinite(p_maxt)).sum())
+        out.append(f"**{untested} of {diff.size} differences have no calibrated interval or test** (n/a in "
+                   "Table “differences”): " + "; ".join(reasons) + ".")
     holds = ds["holds"].transpose("conclusion", _CONF).values
     for k, (key, text) in enumerate(zip(ds["conclusion"].values, ds["conclusion_text"].values)):
         yes = [names[c] for c in np.flatnonzero(holds[k] == 1)]
