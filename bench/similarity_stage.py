@@ -2,15 +2,15 @@
 
 Synthetic features with the shapes of EfficientNet-Lite0's 18 probe layers (global average
 readout: 16-1280 units), the pretrained network and ``--seeds`` random ones (each a shared
-Gaussian part plus its own, through a ReLU, so no measure is trivial), in a picklable in-memory
-store. Times, in one run:
+Gaussian part plus its own, through a ReLU, so no measure is trivial), in a store of ``.npy``
+files (it pickles small, as the run's file-backed store does). Times, in one run:
 
 - the descriptive similarity (:func:`layergain.similarity.study_similarity`: CKA, SVCCA, PWCCA,
   their bootstrap and the 18 x 18 matrices), as the run calls it;
 - the similarity inference of each default measure alone, serially;
 - the whole inference (all default measures) serially and with ``--jobs`` processes, one layer
   each, alternated ``--rounds`` times (medians), with the largest difference of their results
-  (float rounding: the workers run one BLAS thread, the parent its default).
+  (0: every layer runs on one BLAS thread wherever it runs).
 
     .venv/bin/python bench/similarity_stage.py [--images 240] [--resamples 50] [--jobs 2] [--rounds 2]
 """
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -31,32 +33,32 @@ WIDTHS = (32, 16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192,
 
 class Store:
     """The feature store's interface (``layers``, ``sha256``, ``layer``, ``rows``, ``blocks``) over
-    a dict; picklable, as the run's is."""
+    ``.npy`` files, so that it pickles as small as the run's file-backed store does."""
 
-    def __init__(self, feats: dict[tuple[str, str], np.ndarray], layers: list[str], n: int):
-        self.feats, self.layers, self.sha256 = feats, layers, [f"{i:064x}" for i in range(n)]
+    def __init__(self, folder: str, layers: list[str], n: int):
+        self.folder, self.layers, self.sha256 = folder, layers, [f"{i:064x}" for i in range(n)]
 
     def layer(self, init: str, layer: str) -> np.ndarray:
-        return self.feats[(init, layer)]
+        return np.load(os.path.join(self.folder, f"{init}.{layer}.npy"))
 
     def rows(self, init: str, index: np.ndarray) -> dict[str, np.ndarray]:
-        return {layer: self.feats[(init, layer)][index] for layer in self.layers}
+        return {layer: self.layer(init, layer)[index] for layer in self.layers}
 
     def blocks(self, size: int) -> list[np.ndarray]:
         n = len(self.sha256)
         return [np.arange(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def make_store(n: int, seeds: int) -> tuple[Store, list[str], list[str]]:
+def make_store(n: int, seeds: int, folder: str) -> tuple[Store, list[str], list[str]]:
     rng = np.random.default_rng(0)
     inits = ["pretrained"] + [f"random-{s}" for s in range(seeds)]
     layers = [f"layer{i:02d}" for i in range(len(WIDTHS))]
-    feats = {}
     for layer, w in zip(layers, WIDTHS):
         common = rng.normal(size=(n, w))
         for init in inits:
-            feats[(init, layer)] = np.maximum(common + rng.normal(size=(n, w)), 0).astype(np.float32)
-    return Store(feats, layers, n), inits, layers
+            x = np.maximum(common + rng.normal(size=(n, w)), 0).astype(np.float32)
+            np.save(os.path.join(folder, f"{init}.{layer}.npy"), x)
+    return Store(folder, layers, n), inits, layers
 
 
 def timed(f, *a, **kw):
@@ -73,7 +75,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    store, inits, layers = make_store(args.images, args.seeds)
+    folder = tempfile.mkdtemp(prefix="layergain-bench-")
+    store, inits, layers = make_store(args.images, args.seeds, folder)
     print(f"{args.images} images, {len(inits)} networks, {len(layers)} layers, {args.resamples} resamples, "
           f"load average {os.getloadavg()[0]:.1f}")
     t, _ = timed(study_similarity, store, inits)
@@ -90,7 +93,8 @@ def main() -> None:
         diff = max(float(np.nanmax(np.abs(a[v].values - b[v].values))) for v in a.data_vars)
     s, p = float(np.median(serial)), float(np.median(parallel))
     print(f"inference, all measures: serial {s:.1f} s, {args.jobs} processes {p:.1f} s, ratio {s / p:.2f}x "
-          f"(largest difference {diff:.2g}: BLAS threads differ between processes); load average {os.getloadavg()[0]:.1f}")
+          f"(largest difference {diff:.2g}); load average {os.getloadavg()[0]:.1f}")
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

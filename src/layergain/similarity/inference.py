@@ -475,11 +475,15 @@ def study_similarity_inference(
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_layer_unit)(u) for u in units)
+        # deepest (usually widest, slowest) layers first, so no process is left with the head alone
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_layer_unit)(u) for u in units[::-1])
     from tqdm.auto import tqdm
 
-    for li, per_measure in enumerate(tqdm(results, total=len(layers), desc="similarity inference", unit="layer",
-                                          disable=not progress, leave=False)):
+    done = list(tqdm(results, total=len(layers), desc="similarity inference", unit="layer",
+                     disable=not progress, leave=False))
+    if not (n_jobs == 1 or len(layers) < 2):
+        done = done[::-1]
+    for li, per_measure in enumerate(done):
         for name, res in zip(measures, per_measure):
             for f in (*fields, "lower", "upper"):
                 values[name][f][li] = getattr(res, f)
@@ -490,15 +494,20 @@ def study_similarity_inference(
 
 def _layer_unit(unit: tuple) -> list[SimilarityDifference]:
     """Every measure's difference of one layer (a work unit of :func:`study_similarity_inference`)."""
+    from layergain.similarity._backend import one_blas_thread
+
     store, inits, layer, measures, streams, n_boot, confidence, k = unit
     feats = [store.layer(init, layer) for init in inits]
     out = []
-    for name, stream in zip(measures, streams):
-        try:
-            out.append(similarity_difference(feats, measure=name, n_boot=n_boot, confidence=confidence,
-                                             seed=stream, k=k))
-        except LayergainError as err:
-            out.append(_nan(str(err)))
+    # one BLAS thread wherever the unit runs (this process, a joblib or a Dask worker), so the
+    # numbers are the same bits whichever runs it; its matrices are small (at most n x n)
+    with one_blas_thread():
+        for name, stream in zip(measures, streams):
+            try:
+                out.append(similarity_difference(feats, measure=name, n_boot=n_boot, confidence=confidence,
+                                                 seed=stream, k=k))
+            except LayergainError as err:
+                out.append(_nan(str(err)))
     return out
 
 
