@@ -475,15 +475,11 @@ def study_similarity_inference(
     else:
         from joblib import Parallel, delayed
 
-        # deepest (usually widest, slowest) layers first, so no process is left with the head alone
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_layer_unit)(u) for u in units[::-1])
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_layer_unit)(u) for u in units)
     from tqdm.auto import tqdm
 
-    done = list(tqdm(results, total=len(layers), desc="similarity inference", unit="layer",
-                     disable=not progress, leave=False))
-    if not (n_jobs == 1 or len(layers) < 2):
-        done = done[::-1]
-    for li, per_measure in enumerate(done):
+    for li, per_measure in enumerate(tqdm(results, total=len(layers), desc="similarity inference", unit="layer",
+                                          disable=not progress, leave=False)):
         for name, res in zip(measures, per_measure):
             for f in (*fields, "lower", "upper"):
                 values[name][f][li] = getattr(res, f)
