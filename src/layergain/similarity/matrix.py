@@ -133,10 +133,16 @@ def cka_matrix(
             bad = np.flatnonzero(~(h > 0))
             if bad.size:
                 raise undefined_debiased(f"{label}[{names[bad[0]]!r}]", float(h[bad[0]]), tables.n)
+    return matrix_array(values, names_x, names_y, kind, int(tables.n))
+
+
+def matrix_array(values: np.ndarray, names_x: Sequence[str], names_y: Sequence[str], kind: str, n: int,
+                 **attrs: Any) -> xr.DataArray:
+    """A cross-layer CKA matrix as :func:`cka_matrix` returns it (dims, coordinates, name, attrs)."""
     return xr.DataArray(
         values,
         dims=(S.LAYER_PRETRAINED, S.LAYER_OTHER),
-        coords={S.LAYER_PRETRAINED: names_x, S.LAYER_OTHER: names_y},
+        coords={S.LAYER_PRETRAINED: list(names_x), S.LAYER_OTHER: list(names_y)},
         name="cka_matrix" if kind == "linear" else "cka_debiased_matrix",
-        attrs={"kind": kind, "method": METHODS[kind], "n_images": int(tables.n)},
+        attrs={"kind": kind, "method": METHODS[kind], "n_images": n, **attrs},
     )

@@ -33,12 +33,11 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from layergain import schema as S
 from layergain.errors import InputValueError
 from layergain.similarity._backend import NumpyOps
 from layergain.similarity._hsic import unbiased_hsic
 from layergain.similarity.cka import check_debiased_rows, common_float, undefined_debiased
-from layergain.similarity.matrix import KINDS, METHODS, check_same_images, layer_items
+from layergain.similarity.matrix import KINDS, check_same_images, layer_items, matrix_array
 from layergain.validation import as_float_matrix, check_choice, check_paired
 
 __all__ = ["StreamingCKA", "StreamingCKAMatrix"]
@@ -174,13 +173,7 @@ class StreamingCKAMatrix:
         else:
             check_debiased_rows(n, "xs")
             values = self._debiased(x, y, n)
-        return xr.DataArray(
-            values,
-            dims=(S.LAYER_PRETRAINED, S.LAYER_OTHER),
-            coords={S.LAYER_PRETRAINED: x.names, S.LAYER_OTHER: y.names},
-            name="cka_matrix" if kind == "linear" else "cka_debiased_matrix",
-            attrs={"kind": kind, "method": METHODS[kind], "n_images": n, "streaming": 1},
-        )
+        return matrix_array(values, x.names, y.names, kind, n, streaming=1)
 
     def _block(self, x: _Side, y: _Side, a: int, b: int) -> np.ndarray:
         return self._cross[x.starts[a] : x.starts[a] + x.widths[a], y.starts[b] : y.starts[b] + y.widths[b]]

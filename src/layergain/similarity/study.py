@@ -267,9 +267,11 @@ def _streamed_matrices(store: FeatureSource, inits: list[str]) -> dict[str, dict
 def _in_memory_matrices(store: FeatureSource, inits: list[str]) -> dict[str, dict[str, xr.DataArray]]:
     """As :func:`_streamed_matrices`, from every layer of the pretrained network and of one random
     init at a time (:func:`~layergain.similarity._hsic.hsic_tables` takes the Gram form where
-    images are fewer than units: n x n per layer instead of width x width per pair)."""
+    images are fewer than units: n x n per layer instead of width x width per pair). Constant
+    layers are refused by :func:`~layergain.similarity.matrix.prepare_layers`, as
+    :func:`~layergain.similarity.cka_matrix` refuses them."""
     from layergain.similarity.cka import check_debiased_rows
-    from layergain.similarity.matrix import prepare_layers
+    from layergain.similarity.matrix import matrix_array, prepare_layers
 
     names = [str(layer) for layer in store.layers]
     xs = [store.layer(inits[0], layer) for layer in names]
@@ -283,18 +285,9 @@ def _in_memory_matrices(store: FeatureSource, inits: list[str]) -> dict[str, dic
         cy = prepare_layers(ops, names, [store.layer(init, layer) for layer in names], "ys", min_rows=2,
                             dtype=dtype)
         tables = hsic_tables(ops, cx, cy)
-        for label, f in (("xs", tables.fx), ("ys", tables.fy)):
-            bad = np.flatnonzero(~(f > 0))
-            if bad.size:
-                raise InputValueError(
-                    f"`{label}[{names[bad[0]]!r}]` is constant across all images seen (every unit has zero "
-                    "variance); CKA is undefined. Check that the layer's features are not collapsed.")
         with np.errstate(invalid="ignore", divide="ignore"):
             values = {"linear": tables.linear_cka(), "debiased": tables.debiased_cka()[0]}
-        out[init] = {kind: xr.DataArray(
-            v, dims=(S.LAYER_PRETRAINED, S.LAYER_OTHER), coords={S.LAYER_PRETRAINED: names, S.LAYER_OTHER: names},
-            name="cka_matrix" if kind == "linear" else "cka_debiased_matrix",
-            attrs={"kind": kind, "method": METHODS[kind], "n_images": n}) for kind, v in values.items()}
+        out[init] = {kind: matrix_array(v, names, names, kind, n) for kind, v in values.items()}
     return out
 
 
