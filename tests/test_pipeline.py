@@ -99,6 +99,7 @@ def _cli(args, capsys):
         (["--max-per-class", "2", "--folds", "5"], "fewer than the 5 folds"),
         (["--data", "/does/not/exist"], "data path does not exist"),
         (["--model", "nonet"], "unknown model 'nonet'"),
+        (["--similarity-resamples", "1"], "use 2 or more, or 0 to leave the similarity inference out"),
     ],
 )
 def test_cli_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, extra, message):
@@ -176,6 +177,28 @@ def test_compare_a_grouped_set_with_single_slide_classes(small_run, tmp_path, ca
     assert list(ds["dataset"].values) == ["kather2016_sample", "kather_other"]
     assert (out.out / "report.html").is_file() and (out.out / "report.md").is_file()
     assert "nan_reason" in ds["svcca"].attrs
+
+
+def test_similarity_resamples_0_leaves_only_the_inference_out(small_run, tmp_path, cache):
+    # The inference's cost grows with the cube of the image count (`layergain plan`: 21 h for 5000
+    # images); 0 leaves it out. Everything else is the small run's, bit for bit.
+    bare = run(RunConfig(out=str(tmp_path / "bare"), cache=cache, **{**SMALL, "similarity_resamples": 0}))
+    full, ds = load_results(small_run.out), load_results(bare.out)
+    # what goes: the four measures of the inference, their differences and their point values
+    # (they are computed only there); the CKA family of the similarity stage stays
+    measures = ("cka_debiased", "mutual_knn", "angular_shape", "rsa")
+    suffixes = ("_difference", "_difference_p", "_difference_ci", "_difference_se_images", "_difference_se_seeds",
+                "_difference_df", "_pretrained_random", "_random_random")
+    inference = {m + x for m in measures for x in suffixes}
+    assert set(ds.data_vars) == set(full.data_vars) - inference and inference <= set(full.data_vars)
+    assert {"cka_linear", "cka_debiased", "svcca", "pwcca"} <= {str(v) for v in ds.data_vars}
+    for name in ds.data_vars:
+        xr.testing.assert_identical(ds[name].drop_attrs(), full[name].drop_attrs())
+    assert "similarity_inference" not in json.loads(ds.attrs["timings_s"])
+    assert "similarity_inference" in json.loads(full.attrs["timings_s"])
+    report = (bare.out / "report.md").read_text()
+    assert "Similarity with inference" not in report
+    assert "Similarity with inference" in (small_run.out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("layers", [["blocks.3.0"], ["blocks.2.0", "blocks.4.0"]])

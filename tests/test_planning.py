@@ -54,6 +54,8 @@ def test_estimate_is_positive_and_described():
     text = p.describe()
     assert f"probe fits: {p.probe_fits}" in text and f"forward passes: {p.forward_passes}" in text
     assert "similarity inference" in text and p.seconds["similarity_inference"] > 0
+    bare = plan(RunConfig(**SMALL, similarity_resamples=0))  # the inference left out: no time, said so
+    assert bare.seconds["similarity_inference"] == 0 and "no inference (--similarity-resamples 0)" in bare.describe()
 
 
 def test_the_similarity_inference_estimate_scales_with_resamples_and_images():

@@ -370,11 +370,14 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
         layer_names = [layer.name for layer in nets.layers]
         with _timed(timings, "similarity"):
             similarity = study_similarity(store, nets.inits, log=log)
-            inference = study_similarity_inference(
-                store, nets.inits, layer_names, n_boot=config.similarity_resamples, confidence=config.confidence,
-                seed=np.random.default_rng(fresh("similarity_inference")), n_jobs=ex.n_jobs,
-                progress=config.progress,
-            )
+        inference = None
+        if config.similarity_resamples:  # 0: left out (its cost grows with the cube of the image count)
+            with _timed(timings, "similarity_inference"):
+                inference = study_similarity_inference(
+                    store, nets.inits, layer_names, n_boot=config.similarity_resamples, confidence=config.confidence,
+                    seed=np.random.default_rng(fresh("similarity_inference")), n_jobs=ex.n_jobs,
+                    progress=config.progress,
+                )
         with _timed(timings, "transferability"):
             estimates = study_transferability(store, nets.inits, layer_names, image_set.labels, folds,
                                               seed=np.random.default_rng(estimator_seed))

@@ -123,7 +123,9 @@ class Plan:
             f"probe fits: {self.probe_fits} ({self.configurations} configurations x {1 + self.seeds} networks x "
             f"{len(self.layers)} layers x {self.folds} folds x {self.repeats} repeats)",
             f"similarity: {self.similarity_pairs} network pairs per layer and configuration, "
-            f"{self.similarity_resamples} image resamples; statistics: {self.draws} draws per configuration",
+            + (f"{self.similarity_resamples} image resamples" if self.similarity_resamples
+               else "no inference (--similarity-resamples 0)")
+            + f"; statistics: {self.draws} draws per configuration",
             f"estimated time: features {_duration(est['features'])} (as if nothing were cached), probes "
             f"{_duration(est['probes'])} on {self.jobs} process(es) ({_duration(self.seconds['probes'])} serial), "
             f"similarity inference {_duration(est.get('similarity_inference', 0.0))} on {self.jobs} process(es); "
@@ -236,8 +238,8 @@ def _inference_seconds(n: int, width: int, seeds: int, resamples: int) -> float:
     full-set work counted as about one resample's) and by (n / 240)^2 above 240 images (the n x n
     matrices and neighbour searches dominate; the angular distance's eigendecomposition of wide
     layers grows faster, so large sets are underestimated)."""
-    if seeds < 2:
-        return 0.0  # no random-vs-random pair: every difference is NaN at once
+    if seeds < 2 or resamples == 0:
+        return 0.0  # no random-vs-random pair (every difference is NaN at once), or no inference asked
     m = min(n, _INFERENCE_IMAGES)
     timed = _inference_timed(m, int(width), int(seeds))
     return timed * (resamples + 1) / (_INFERENCE_RESAMPLES + 1) * max(1.0, n / m) ** 2
