@@ -13,17 +13,10 @@ from typing import Any
 import numpy as np
 
 from layergain.errors import InputValueError, NotEnoughDataError
-from layergain.transferability._checks import check_features_labels
+from layergain.transferability._spectrum import Layer, Spectrum, singular_values
 from layergain.validation import check_int, check_probability
 
 __all__ = ["gbc", "hscore", "ledoit_wolf_shrinkage", "logme", "nleep", "transrate"]
-
-
-def _svd(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thin SVD with the numerically zero directions dropped."""
-    u, s, vt = np.linalg.svd(xc, full_matrices=False)
-    keep = s > s[0] * max(xc.shape) * np.finfo(float).eps if s.size and s[0] > 0 else np.zeros(s.size, bool)
-    return u[:, keep], s[keep], vt[keep]
 
 
 # --- LogME -------------------------------------------------------------------------------------
@@ -84,16 +77,19 @@ def logme(features: Any, labels: Any, *, tol: float = 1e-3, max_iter: int = 100)
        pre-trained models for transfer learning. ICML.
     .. [2] MacKay, D. J. C. (1992). Bayesian interpolation. Neural Computation 4, 415-447.
     """
-    x, y, _ = check_features_labels(features, labels, "logme")
+    return _logme(Layer(features), labels, tol=tol, max_iter=max_iter)
+
+
+def _logme(layer: Layer, labels: Any, *, tol: float = 1e-3, max_iter: int = 100) -> float:
+    x, y, _ = layer.check(labels, "logme")
     tol = check_probability(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    u, sv, _ = _svd(x)
-    s = sv**2
+    spectrum = layer.raw_spectrum
+    s = spectrum.values**2
     n, d = x.shape
-    values = []
-    for c in range(int(y.max()) + 1):
-        t = (y == c).astype(np.float64)
-        values.append(_evidence(t, u.T @ t, s, n, d, tol, max_iter)[0] / n)
+    targets = (y[:, None] == np.arange(int(y.max()) + 1)[None, :]).astype(np.float64)  # one-vs-rest, (n, C)
+    z = spectrum.project(targets)
+    values = [_evidence(targets[:, c], z[:, c], s, n, d, tol, max_iter)[0] / n for c in range(targets.shape[1])]
     return float(np.mean(values))
 
 
@@ -202,10 +198,14 @@ def hscore(features: Any, labels: Any) -> float:
     .. [3] Ledoit, O., Wolf, M. (2004). A well-conditioned estimator for large-dimensional
        covariance matrices. J. Multivariate Analysis 88, 365-411.
     """
-    x, y, counts = check_features_labels(features, labels, "hscore")
+    return _hscore(Layer(features), labels)
+
+
+def _hscore(layer: Layer, labels: Any) -> float:
+    x, y, counts = layer.check(labels, "hscore")
     n, d = x.shape
-    xc = x - x.mean(axis=0)
-    _, sv, vt = _svd(xc)
+    xc = layer.centred
+    sv, vt = layer.centred_spectrum.values, layer.centred_spectrum.vt
     if sv.size == 0:
         return 0.0
     lam = sv**2 / n
@@ -221,16 +221,16 @@ def hscore(features: Any, labels: Any) -> float:
 # --- NLEEP -------------------------------------------------------------------------------------
 
 
-def pca_scores(xc: np.ndarray, n_components: int | float) -> np.ndarray:
-    """Principal-component scores of centred features: a count, or the share of variance to keep."""
-    u, sv, _ = _svd(xc)
+def pca_scores(spectrum: Spectrum, n_components: int | float) -> np.ndarray:
+    """Principal-component scores from the spectrum of centred features: a count, or the share of variance to keep."""
+    sv = spectrum.values
     if isinstance(n_components, float):
         share = np.cumsum(sv**2) / np.sum(sv**2)
         k = int(np.searchsorted(share, n_components - 1e-12) + 1)
     else:
         k = n_components
     k = max(1, min(k, sv.size))
-    return u[:, :k] * sv[:k]
+    return spectrum.scores(k)
 
 
 def nleep(
@@ -287,10 +287,14 @@ def nleep(
     .. [2] Nguyen, C., Hassner, T., Seeger, M., Archambeau, C. (2020). LEEP: A new measure to
        evaluate transferability of learned representations. ICML.
     """
+    return _nleep(Layer(features), labels, variance=variance, components_per_class=components_per_class, seed=seed)
+
+
+def _nleep(layer: Layer, labels: Any, *, variance: float = 0.8, components_per_class: int = 5, seed: int = 0) -> float:
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
-    x, y, counts = check_features_labels(features, labels, "nleep")
+    x, y, counts = layer.check(labels, "nleep")
     variance = check_probability(variance, "variance", open_interval=False)
     per = check_int(components_per_class, "components_per_class", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
@@ -303,7 +307,7 @@ def nleep(
             f"`nleep` fits a mixture of at least one component per class ({n_classes}) and needs more images "
             f"than components, got {n}."
         )
-    z = pca_scores(x - x.mean(axis=0), float(variance) if variance < 1 else x.shape[1])
+    z = pca_scores(layer.centred_spectrum, float(variance) if variance < 1 else x.shape[1])
     with warnings.catch_warnings(), threadpool_limits(1):  # small fits: threads only cost here
         warnings.simplefilter("ignore")  # ConvergenceWarning: the posteriors are used as they are
         theta = GaussianMixture(n_components=v, covariance_type="full", random_state=seed).fit(z).predict_proba(z)
@@ -362,9 +366,13 @@ def gbc(features: Any, labels: Any, *, n_components: int = 64) -> float:
     .. [1] Pándy, M., Agostinelli, A., Uijlings, J., Ferrari, V., Mensink, T. (2022).
        Transferability estimation using Bhattacharyya class separability. CVPR.
     """
-    x, y, counts = check_features_labels(features, labels, "gbc")
+    return _gbc(Layer(features), labels, n_components=n_components)
+
+
+def _gbc(layer: Layer, labels: Any, *, n_components: int = 64) -> float:
+    x, y, counts = layer.check(labels, "gbc")
     k = check_int(n_components, "n_components", minimum=1)
-    z = pca_scores(x - x.mean(axis=0), k)
+    z = pca_scores(layer.centred_spectrum, k)
     mu = np.stack([z[y == c].mean(axis=0) for c in range(counts.size)])
     var = np.stack([z[y == c].var(axis=0) for c in range(counts.size)])
     var = np.maximum(var, 1e-10 * max(float(z.var(axis=0).mean()), np.finfo(float).tiny))
@@ -380,9 +388,9 @@ def gbc(features: Any, labels: Any, *, n_components: int = 64) -> float:
 # --- TransRate ---------------------------------------------------------------------------------
 
 
-def coding_rate(z: np.ndarray, eps: float) -> float:
-    r""":math:`\frac12 \log\det(I + Z^\top Z / (n \varepsilon))` from the singular values of Z."""
-    sv = np.linalg.svd(z, compute_uv=False)
+def coding_rate(z: np.ndarray, eps: float, values: np.ndarray | None = None) -> float:
+    r""":math:`\frac12 \log\det(I + Z^\top Z / (n \varepsilon))` from the singular values of Z (``values`` if known)."""
+    sv = singular_values(z) if values is None else values
     return 0.5 * float(np.sum(np.log1p(sv**2 / (z.shape[0] * eps))))
 
 
@@ -432,10 +440,14 @@ def transrate(features: Any, labels: Any, *, eps: float = 1e-4) -> float:
     .. [2] Ma, Y., Derksen, H., Hong, W., Wright, J. (2007). Segmentation of multivariate mixed
        data via lossy data coding and compression. IEEE TPAMI 29, 1546-1562.
     """
-    x, y, counts = check_features_labels(features, labels, "transrate")
+    return _transrate(Layer(features), labels, eps=eps)
+
+
+def _transrate(layer: Layer, labels: Any, *, eps: float = 1e-4) -> float:
+    x, y, counts = layer.check(labels, "transrate")
     eps = float(eps)
     if not eps > 0:
         raise InputValueError(f"`eps` must be > 0, got {eps}.")
-    z = x - x.mean(axis=0)
+    z = layer.centred
     classes = [coding_rate(z[y == c], eps) for c in range(counts.size)]
-    return float(coding_rate(z, eps) - np.mean(classes))
+    return float(coding_rate(z, eps, layer.centred_spectrum.values) - np.mean(classes))

@@ -12,7 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from layergain import schema as S
 from layergain.errors import InputValueError, LayergainError
-from layergain.transferability.estimators import gbc, hscore, logme, nleep, transrate
+from layergain.transferability._spectrum import Layer
+from layergain.transferability.estimators import _gbc, _hscore, _logme, _nleep, _transrate
 from layergain.transferability.neighbours import knn_accuracy, ncc_accuracy
 from layergain.validation import check_int, check_probability
 
@@ -36,15 +37,16 @@ _METHODS = {
 }
 
 
-def _estimators(labels: np.ndarray, folds: np.ndarray, gmm_seed: int) -> dict[str, Callable[[Any], float]]:
+def _estimators(labels: np.ndarray, folds: np.ndarray, gmm_seed: int) -> dict[str, Callable[[Layer], float]]:
+    """The estimators of one layer, each taking the :class:`Layer` they share (one spectrum per layer)."""
     return {
-        "logme": lambda x: logme(x, labels),
-        "hscore": lambda x: hscore(x, labels),
-        "nleep": lambda x: nleep(x, labels, seed=gmm_seed),
-        "gbc": lambda x: gbc(x, labels),
-        "transrate": lambda x: transrate(x, labels),
-        "knn_accuracy": lambda x: knn_accuracy(x, labels, folds),
-        "ncc_accuracy": lambda x: ncc_accuracy(x, labels, folds),
+        "logme": lambda layer: _logme(layer, labels),
+        "hscore": lambda layer: _hscore(layer, labels),
+        "nleep": lambda layer: _nleep(layer, labels, seed=gmm_seed),
+        "gbc": lambda layer: _gbc(layer, labels),
+        "transrate": lambda layer: _transrate(layer, labels),
+        "knn_accuracy": lambda layer: knn_accuracy(layer.check(labels, "knn_accuracy")[0], labels, folds),
+        "ncc_accuracy": lambda layer: ncc_accuracy(layer.check(labels, "ncc_accuracy")[0], labels, folds),
     }
 
 
@@ -104,11 +106,11 @@ def study_transferability(
 def _fill(store, inits, layers, labels, folds, streams, values, reasons) -> None:
     for i, init in enumerate(inits):
         for j, layer in enumerate(layers):
-            x = store.layer(init, layer)
+            features = Layer(store.layer(init, layer))
             gmm_seed = int(streams[i * len(layers) + j].integers(2**31 - 1))
             for name, fn in _estimators(labels, folds, gmm_seed).items():
                 try:
-                    values[name][i, j] = fn(x)
+                    values[name][i, j] = fn(features)
                 except LayergainError as err:
                     reasons[name].setdefault(layer, {})[init] = str(err)
 
