@@ -149,6 +149,32 @@ def test_median_bandwidth_excludes_the_diagonal() -> None:
     assert median_bandwidth((pts - pts.T) ** 2) == pytest.approx(np.sqrt(12.5))
 
 
+@pytest.mark.parametrize("n", [600, 601])  # 179 700 and 180 300 pairs: an even and an odd count
+def test_median_bandwidth_is_the_exact_median_of_the_pairs_on_large_matrices(seed: int, n: int) -> None:
+    # Large enough (n^2 > 16 x BRACKET_SAMPLE) for the bracketed selection; reference: numpy's
+    # median of the upper triangle, float64.
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 7)).astype(np.float32)
+    sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(sq, 0)
+    pairs = sq[np.triu_indices(n, 1)].astype(np.float64)
+    assert median_bandwidth(sq) == np.sqrt(np.median(pairs))
+
+
+def test_order_statistics_are_exact_with_ties_and_where_the_bracket_misses(seed: int) -> None:
+    from layergain.similarity import cka
+
+    rng = np.random.default_rng(seed)
+    tied = rng.integers(0, 5, 400_000).astype(np.float64)  # five values: the bracket is all ties
+    ranks = [199_999, 200_000]
+    np.testing.assert_array_equal(cka.order_statistics(tied, ranks), np.sort(tied)[ranks])
+    skewed = np.concatenate([np.zeros(399_990), rng.random(10)])  # a rank in the extreme tail
+    ranks = [399_995]
+    np.testing.assert_array_equal(cka.order_statistics(skewed, ranks), np.sort(skewed)[ranks])
+    small = rng.random(1000)  # below the size where bracketing pays: a plain partition
+    np.testing.assert_array_equal(cka.order_statistics(small, [0, 999]), [small.min(), small.max()])
+
+
 # --- errors -------------------------------------------------------------------------------
 
 
