@@ -369,7 +369,7 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
             )
         layer_names = [layer.name for layer in nets.layers]
         with _timed(timings, "similarity"):
-            similarity = study_similarity(store, nets.inits, log=log)
+            similarity = study_similarity(store, nets.inits, n_jobs=ex.n_jobs, log=log)
         inference = None
         if config.similarity_resamples:  # 0: left out (its cost grows with the cube of the image count)
             with _timed(timings, "similarity_inference"):
@@ -380,7 +380,7 @@ def _configuration(config, image_set, card, nets, readout: str, baseline: str, f
                 )
         with _timed(timings, "transferability"):
             estimates = study_transferability(store, nets.inits, layer_names, image_set.labels, folds,
-                                              seed=np.random.default_rng(estimator_seed))
+                                              seed=np.random.default_rng(estimator_seed), n_jobs=ex.n_jobs)
     with _timed(timings, "statistics"):
         stats = run_statistics(
             run_outcomes(probe_ds), confidence=config.confidence, margin=config.margin, draws=config.draws,

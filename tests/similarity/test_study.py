@@ -199,6 +199,25 @@ def test_study_similarity_per_layer_and_streamed_matrices(monkeypatch, seed: int
             np.testing.assert_allclose(ds[name].sel({S.INIT: init}).values, expected, rtol=1e-9)
 
 
+def test_study_similarity_one_layer_per_process_is_the_serial_run(monkeypatch) -> None:
+    """n_jobs=2: every layer on joblib's processes, the same numbers and reasons; and one job
+    where two layers' RBF kernels would not fit in half the available memory."""
+    feats = _features(np.random.default_rng(5), 40)
+    inits = list(feats)
+    serial = study_similarity(_MemoryStore(feats), inits)
+    xr.testing.assert_identical(study_similarity(_MemoryStore(feats), inits, n_jobs=2), serial)
+    asked = []
+    monkeypatch.setattr(study, "in_order", lambda fn, units, jobs: (asked.append(jobs), map(fn, units))[1])
+    monkeypatch.setattr(study, "jobs_within_memory", lambda jobs, size: 1 if size > 100_000 else jobs)
+    study_similarity(_MemoryStore(feats), inits, n_jobs=2)  # 4 kernels of 40 x 40 float64: 51 200 bytes
+    monkeypatch.setattr(study, "RBF_MAX_IMAGES", 30)  # no RBF kernels at all
+    study_similarity(_MemoryStore(feats), inits, n_jobs=2)
+    monkeypatch.setattr(study, "RBF_MAX_IMAGES", 10_000)
+    monkeypatch.setattr(study, "jobs_within_memory", lambda jobs, size: 1 if size > 50_000 else jobs)
+    study_similarity(_MemoryStore(feats), inits, n_jobs=2)
+    assert asked == [2, 2, 1]
+
+
 def test_wide_layers_take_the_matrices_from_memory(monkeypatch, seed: int) -> None:
     """Where the streamed products would be large (wide readouts: `cov` of Lite0 is ~28 000 units,
     31 GB for 5 random inits), the matrices come from the layers in memory: the same values."""

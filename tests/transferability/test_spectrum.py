@@ -19,7 +19,7 @@ from layergain.probes import make_folds
 from layergain.transferability import ESTIMATORS
 from layergain.transferability import gbc, hscore, knn_accuracy, logme, ncc_accuracy, nleep, transrate
 from layergain.transferability._spectrum import Spectrum, singular_values
-from layergain.transferability.study import _fill
+from layergain.transferability.study import _unit
 from tests.transferability.test_estimators import hscore_reference, logme_reference, transrate_reference
 
 LAYERS = ["blocks.2.0", "head"]  # 40 units (fewer than the images) and 1280 (more)
@@ -77,10 +77,14 @@ class _Store:
 def test_shared_spectrum_gives_each_estimator_alone_and_the_dense_formulas(real) -> None:
     feats, labels, folds = real
     inits = list(feats)
-    streams = np.random.default_rng(0).spawn(len(inits) * len(LAYERS))
-    gmm_seeds = [int(s.integers(2**31 - 1)) for s in np.random.default_rng(0).spawn(len(streams))]  # as _fill draws
+    gmm_seeds = [int(s.integers(2**31 - 1)) for s in np.random.default_rng(0).spawn(len(inits) * len(LAYERS))]
     values = {e: np.full((len(inits), len(LAYERS)), np.nan) for e in ESTIMATORS}
-    _fill(_Store(feats), inits, LAYERS, labels, folds, streams, values, {e: {} for e in ESTIMATORS})
+    for i, init in enumerate(inits):
+        for j, layer in enumerate(LAYERS):  # one work unit of study_transferability each
+            got, why = _unit((_Store(feats), init, layer, labels, folds, gmm_seeds[i * len(LAYERS) + j]))
+            assert why == {}
+            for name, value in got.items():
+                values[name][i, j] = value
     for i, init in enumerate(inits):
         for j, layer in enumerate(LAYERS):
             x = feats[init][layer].astype(np.float64)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from layergain.parallel import in_order
 from layergain.probes.linear import ProbeSettings, cross_val_probe
 
 __all__ = ["StudyProbes", "probe_study"]
@@ -27,8 +28,9 @@ class StudyProbes:
     settings: ProbeSettings
 
 
-def _probe_unit(store: Any, init: str, layer: str, labels, folds, n_classes: int, settings: ProbeSettings):
+def _probe_unit(unit: tuple):
     """One work unit: read one layer of one network from the store and probe it."""
+    store, init, layer, labels, folds, n_classes, settings = unit
     return cross_val_probe(store.layer(init, layer), labels, folds, n_classes=n_classes, settings=settings)
 
 
@@ -62,7 +64,6 @@ def probe_study(
     progress : bool, default=False
         Show a progress bar.
     """
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     shape = (len(inits), len(layers), folds.shape[0], len(labels))
@@ -70,9 +71,8 @@ def probe_study(
     probability = np.empty((*shape, n_classes), dtype=np.float32)
     tasks = [(i, j) for i in range(len(inits)) for j in range(len(layers))]
     # Each fit is small and single-threaded; processes use the cores.
-    jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_probe_unit)(store, inits[i], layers[j], labels, folds, n_classes, settings) for i, j in tasks
-    )
+    jobs = in_order(_probe_unit, [(store, inits[i], layers[j], labels, folds, n_classes, settings) for i, j in tasks],
+                    n_jobs)
     not_converged = 0
     for (i, j), result in tqdm(zip(tasks, jobs), total=len(tasks), desc="probes", unit="layer",
                                disable=not progress, leave=False):

@@ -57,6 +57,7 @@ from scipy import optimize, stats
 
 from layergain import schema as S
 from layergain.errors import InputValueError, LayergainError, NotEnoughDataError
+from layergain.parallel import in_order
 from layergain.similarity._backend import NumpyOps
 from layergain.similarity.bootstrap import _draw_weights
 from layergain.similarity.measures import (
@@ -470,12 +471,7 @@ def study_similarity_inference(
     # serial run), so the results are identical whichever process computes them.
     units = [(store, inits, layer, measures, streams[li * len(measures):(li + 1) * len(measures)], n_boot,
               confidence, k) for li, layer in enumerate(layers)]
-    if n_jobs == 1 or len(layers) < 2:
-        results = map(_layer_unit, units)
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_layer_unit)(u) for u in units)
+    results = in_order(_layer_unit, units, n_jobs)
     from tqdm.auto import tqdm
 
     for li, per_measure in enumerate(tqdm(results, total=len(layers), desc="similarity inference", unit="layer",

@@ -21,6 +21,7 @@ import xarray as xr
 
 from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError, LayergainError
+from layergain.parallel import in_order, jobs_within_memory
 from layergain.similarity._backend import NumpyOps, ops_for
 from layergain.similarity._hsic import hsic_tables
 from layergain.similarity.cca import Directions, canonical, check_directions, check_keep, directions
@@ -167,7 +168,9 @@ def layer_similarity(
     return ds
 
 
-def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | None = None) -> xr.Dataset:
+def study_similarity(
+    store: FeatureSource, inits: Sequence[str], *, n_jobs: int | None = 1, log: Log | None = None
+) -> xr.Dataset:
     r"""The similarity stage of a run: every measure, read from cached features a piece at a time.
 
     Each layer's per-layer measures come from :func:`layer_similarity` on that layer of every
@@ -184,6 +187,10 @@ def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | N
         index)`` -> mapping layer -> array of shape (len(index), n_units).
     inits : sequence of str
         The pretrained network first, then every random init.
+    n_jobs : int, default=1
+        joblib processes (or the Dask backend's workers), one layer each; fewer where the RBF
+        kernels of that many layers would not fit in half the available memory. The store must
+        be picklable, as the probes' is. Results are identical to a serial run.
     log : callable, optional
         Called with one line of text when the stage is done.
 
@@ -200,10 +207,10 @@ def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | N
     big = len(store.sha256) > RBF_MAX_IMAGES
     if big:  # an N x N kernel per network: 20 GB at 50 000 images
         per_layer.remove("cka_rbf")
-    parts = [
-        layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=per_layer)
-        for layer in store.layers
-    ]
+    n = len(store.sha256)
+    kernels = len(inits) * n * n * 8 if "cka_rbf" in per_layer else 0  # float64 at most, one per network
+    jobs = jobs_within_memory(n_jobs, kernels)
+    parts = list(in_order(_layer_unit, [(store, inits, layer, per_layer) for layer in store.layers], jobs))
     ds = xr.concat(parts, dim=S.LAYER, combine_attrs="override")
     for name in ds.data_vars:  # each part knows the NaN reasons of its own layer
         reasons = {}
@@ -221,6 +228,12 @@ def study_similarity(store: FeatureSource, inits: Sequence[str], *, log: Log | N
     if log is not None:
         log("similarity: done")
     return ds
+
+
+def _layer_unit(unit: tuple) -> xr.Dataset:
+    """The per-layer measures of one layer of every network (a work unit of :func:`study_similarity`)."""
+    store, inits, layer, measures = unit
+    return layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=measures)
 
 
 #: The streamed cross-layer matrices keep a (total width)^2 float64 product per random init; above

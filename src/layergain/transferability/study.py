@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from layergain import schema as S
 from layergain.errors import InputValueError, LayergainError
+from layergain.parallel import in_order
 from layergain.transferability._spectrum import Layer
 from layergain.transferability.estimators import _gbc, _hscore, _logme, _nleep, _transrate
 from layergain.transferability.neighbours import knn_accuracy, ncc_accuracy
@@ -58,6 +59,7 @@ def study_transferability(
     folds: Any,
     *,
     seed: int | np.random.Generator | None = 0,
+    n_jobs: int | None = 1,
 ) -> xr.Dataset:
     r"""Every transferability estimator for every network and layer of a run.
 
@@ -75,6 +77,9 @@ def study_transferability(
     seed : int, numpy.random.Generator or None, default=0
         One ``random_state`` per (init, layer) for N-LEEP's Gaussian mixture is drawn from
         independent streams spawned from it.
+    n_jobs : int, default=1
+        joblib processes (or the Dask backend's workers), one (init, layer) each; the store must
+        be picklable, as the probes' is. Results are identical to a serial run.
 
     Returns
     -------
@@ -91,8 +96,14 @@ def study_transferability(
     streams = rng.spawn(len(inits) * len(layers))
     values = {e: np.full((len(inits), len(layers)), np.nan) for e in ESTIMATORS}
     reasons: dict[str, dict[str, dict[str, str]]] = {e: {} for e in ESTIMATORS}
-    with threadpool_limits(1):  # small problems: threaded BLAS only costs (as in the probe stage)
-        _fill(store, inits, layers, labels, folds, streams, values, reasons)
+    units = [(store, init, layer, labels, folds, int(streams[i * len(layers) + j].integers(2**31 - 1)))
+             for i, init in enumerate(inits) for j, layer in enumerate(layers)]
+    for k, (got, why) in enumerate(in_order(_unit, units, n_jobs)):
+        i, j = divmod(k, len(layers))
+        for name, value in got.items():
+            values[name][i, j] = value
+        for name, reason in why.items():
+            reasons[name].setdefault(layers[j], {})[inits[i]] = reason
     ds = xr.Dataset(coords={S.INIT: inits, S.LAYER: layers})
     for name in ESTIMATORS:
         ds[name] = ((S.INIT, S.LAYER), values[name])
@@ -103,16 +114,19 @@ def study_transferability(
     return ds
 
 
-def _fill(store, inits, layers, labels, folds, streams, values, reasons) -> None:
-    for i, init in enumerate(inits):
-        for j, layer in enumerate(layers):
-            features = Layer(store.layer(init, layer))
-            gmm_seed = int(streams[i * len(layers) + j].integers(2**31 - 1))
-            for name, fn in _estimators(labels, folds, gmm_seed).items():
-                try:
-                    values[name][i, j] = fn(features)
-                except LayergainError as err:
-                    reasons[name].setdefault(layer, {})[init] = str(err)
+def _unit(unit: tuple) -> tuple[dict[str, float], dict[str, str]]:
+    """Every estimator of one (init, layer), and the reason of each that cannot be computed
+    (a work unit of :func:`study_transferability`)."""
+    store, init, layer, labels, folds, gmm_seed = unit
+    values, reasons = {}, {}
+    with threadpool_limits(1):  # small problems: threaded BLAS only costs (as in the probe stage)
+        features = Layer(store.layer(init, layer))
+        for name, fn in _estimators(labels, folds, gmm_seed).items():
+            try:
+                values[name] = fn(features)
+            except LayergainError as err:
+                reasons[name] = str(err)
+    return values, reasons
 
 
 def tau_table(
@@ -196,6 +210,9 @@ def tau_table(
     out = {k: np.full(len(est_names), np.nan) for k in ("tau_accuracy", "tau_gain", "n_layers")}
     ci = {k: np.full((len(est_names), 2), np.nan) for k in ("tau_accuracy_ci", "tau_gain_ci")}
     reasons: dict[str, str] = {}
+    # Every draw's accuracies at once, (draw, init, layer): the same for every estimator.
+    acc_draws = _resampled_accuracy(corr, image_draws) if corr is not None else acc[None]
+    draw = np.arange(n_boot)[:, None]
     for ei, name in enumerate(est_names):
         e = estimates[name].sel({S.INIT: [pretrained, *randoms], S.LAYER: layers}).values
         ok = np.isfinite(e).all(axis=0) & np.isfinite(acc).all(axis=0) & np.isfinite(g)
@@ -206,16 +223,14 @@ def tau_table(
         out["tau_accuracy"][ei] = _tau(e[0, ok], acc[0, ok])
         if randoms:
             out["tau_gain"][ei] = _tau(e[0, ok] - e[1:, ok].mean(axis=0), g[ok])
-        draws_a, draws_g = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
-        base = acc[0, ok] - acc[1:, ok].mean(axis=0) if randoms else 0.0
-        for b in range(n_boot):
-            acc_b = acc[:, ok] if corr is None else corr[:, ok][:, :, image_draws[b]].mean(axis=2)
-            if corr is not None:
-                draws_a[b] = _tau(e[0, ok], acc_b[0])
-            if randoms:
-                pick = seed_draws[b] + 1
-                g_b = g[ok] + (acc_b[0] - acc_b[pick].mean(axis=0)) - base
-                draws_g[b] = _tau(e[0, ok] - e[pick][:, ok].mean(axis=0), g_b)
+        acc_b = np.broadcast_to(acc_draws[:, :, ok], (n_boot, len(inits), int(ok.sum())))
+        if corr is not None:
+            draws_a = _taus(e[0, ok], acc_b[:, 0])
+        if randoms:
+            pick = seed_draws + 1  # (draw, random init) -> row of acc and e
+            base = acc[0, ok] - acc[1:, ok].mean(axis=0)
+            g_b = g[ok] + (acc_b[:, 0] - acc_b[draw, pick].mean(axis=1)) - base
+            draws_g = _taus(e[0, ok] - e[:, ok][pick].mean(axis=1), g_b)
         if corr is not None:
             ci["tau_accuracy_ci"][ei] = np.nanquantile(draws_a, [alpha, 1 - alpha])
         if randoms:
@@ -246,3 +261,38 @@ def _tau(a: np.ndarray, b: np.ndarray) -> float:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return np.nan
     return float(kendalltau(a, b).statistic)
+
+
+def _taus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r"""Kendall's :math:`\tau_b` of each row of ``a`` with the same row of ``b`` (rows broadcast).
+
+    :math:`\tau_b = \sum_{i<j} s^a_{ij} s^b_{ij} / \sqrt{\sum |s^a_{ij}|} / \sqrt{\sum |s^b_{ij}|}`
+    with :math:`s_{ij} = \operatorname{sign}(x_i - x_j)`: concordant minus discordant pairs over
+    the pairs untied in each, the exact integers and the operations of scipy's ``kendalltau``
+    (so the same values bit for bit); NaN where a row is constant (as :func:`_tau`).
+    """
+    i, j = np.triu_indices(np.shape(a)[-1], 1)
+    sa, sb = np.sign(a[..., i] - a[..., j]), np.sign(b[..., i] - b[..., j])
+    num = (sa * sb).sum(axis=-1)
+    na, nb = np.abs(sa).sum(axis=-1), np.abs(sb).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = np.clip(num / np.sqrt(na) / np.sqrt(nb), -1.0, 1.0)
+    return np.where((na > 0) & (nb > 0), tau, np.nan)
+
+
+def _resampled_accuracy(correct: np.ndarray, image_draws: np.ndarray) -> np.ndarray:
+    """Mean of ``correct`` (init, layer, image) over each draw's images, shape (draw, init, layer).
+
+    One product with each draw's image counts instead of gathering the images draw by draw; for
+    0/1 correctness the sums are exact integers, so the means are those of the gathered images.
+    """
+    n_boot, n_img = image_draws.shape
+    flat_correct = correct.reshape(-1, n_img).astype(np.float64).T  # (image, init * layer)
+    sums = np.empty((n_boot, flat_correct.shape[1]))
+    step = max(1, 2**22 // n_img)  # draws per block: 32 MB of counts
+    for start in range(0, n_boot, step):
+        block = image_draws[start:start + step]
+        flat = (block + np.arange(len(block))[:, None] * n_img).ravel()
+        counts = np.bincount(flat, minlength=block.size).reshape(block.shape).astype(np.float64)
+        sums[start:start + step] = counts @ flat_correct
+    return (sums / n_img).reshape(n_boot, *correct.shape[:2])
