@@ -22,7 +22,7 @@ import xarray as xr
 from layergain import schema as S
 from layergain.errors import InputTypeError, InputValueError, LayergainError
 from layergain.parallel import in_order, jobs_within_memory
-from layergain.similarity._backend import NumpyOps, ops_for
+from layergain.similarity._backend import NumpyOps, one_blas_thread, ops_for
 from layergain.similarity._hsic import hsic_tables
 from layergain.similarity.cca import Directions, canonical, check_directions, check_keep, directions
 from layergain.similarity.cka import check_bandwidth, common_float, rbf_gram_centred
@@ -210,7 +210,10 @@ def study_similarity(
     n = len(store.sha256)
     kernels = len(inits) * n * n * 8 if "cka_rbf" in per_layer else 0  # float64 at most, one per network
     jobs = jobs_within_memory(n_jobs, kernels)
-    parts = list(in_order(_layer_unit, [(store, inits, layer, per_layer) for layer in store.layers], jobs))
+    # The cross-layer matrices (streamed over blocks of images, the longest unit) first, so that
+    # they run beside the layers.
+    units = [(store, inits, None, per_layer)] + [(store, inits, layer, per_layer) for layer in store.layers]
+    matrices, *parts = in_order(_unit, units, jobs)
     ds = xr.concat(parts, dim=S.LAYER, combine_attrs="override")
     for name in ds.data_vars:  # each part knows the NaN reasons of its own layer
         reasons = {}
@@ -224,16 +227,22 @@ def study_similarity(
             if like in ds:
                 ds[name] = xr.full_like(ds[like], np.nan)
                 ds[name].attrs = {"long_name": "RBF CKA", "nan_reason": {"all layers": why}}
-    ds = ds.merge(_cka_matrices(store, inits))
+    ds = ds.merge(matrices)
     if log is not None:
         log("similarity: done")
     return ds
 
 
-def _layer_unit(unit: tuple) -> xr.Dataset:
-    """The per-layer measures of one layer of every network (a work unit of :func:`study_similarity`)."""
+def _unit(unit: tuple) -> xr.Dataset:
+    """A work unit of :func:`study_similarity`: the per-layer measures of one layer of every
+    network, or (layer ``None``) the cross-layer CKA matrices."""
     store, inits, layer, measures = unit
-    return layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=measures)
+    # one BLAS thread wherever the unit runs (this process, a joblib or a Dask worker), so the
+    # numbers are the same bits whichever runs it (two threads moved SVCCA and PWCCA by 1 ulp)
+    with one_blas_thread():
+        if layer is None:
+            return _cka_matrices(store, inits)
+        return layer_similarity({init: {layer: store.layer(init, layer)} for init in inits}, measures=measures)
 
 
 #: The streamed cross-layer matrices keep a (total width)^2 float64 product per random init; above
