@@ -280,7 +280,8 @@ class RunConfig:
     probe_c : float, default=1.0
         Inverse L2 strength of the linear probes; > 0.
     jobs : int, default=None
-        Local processes of the probes; None for the CPU count, at most 8.
+        Local processes of the probes, the similarity measures and their inference, and the
+        transferability estimators; None for the CPU count, at most 8.
     workers : int, default=None
         Run work units on a Dask LocalCluster with this many workers.
     scheduler : str, default=None
@@ -360,8 +361,8 @@ class RunConfig:
     threads: int | None = setting(None, "torch threads of the extraction (default: CPU count)", kind="int",
                                   minimum=1, metavar="N")
     probe_c: float = setting(1.0, "inverse L2 strength of the probe", kind="float", above=0, metavar="C")
-    jobs: int | None = setting(None, "local processes for the probes (default: CPU count, at most 8)", kind="int",
-                               minimum=1, metavar="N")
+    jobs: int | None = setting(None, "local processes of the probes, similarity and transferability (default: CPU "
+                               "count, at most 8)", kind="int", minimum=1, metavar="N")
     workers: int | None = setting(None, "run work units on a Dask LocalCluster with N workers", kind="int",
                                   minimum=1, metavar="N")
     scheduler: str | None = setting(None, "run work units on an existing Dask cluster (tcp://host:port)",

@@ -50,7 +50,7 @@ def executor(workers: int | None = None, scheduler: str | None = None, jobs: int
         Address of an existing Dask scheduler (``tcp://host:8786``); the workers must see the
         image files and the feature cache at the same paths (a shared file system).
     jobs : int, default=None
-        Local processes for the probes when no cluster is used (default: the CPU count, at most 8).
+        Local processes of the work units when no cluster is used (default: the CPU count, at most 8).
     """
     if workers is not None and scheduler is not None:
         raise InputValueError("pass either `workers` (a local Dask cluster) or `scheduler` (an existing one), not both.")
