@@ -291,3 +291,46 @@ def test_torch_backend_errors() -> None:
         ops.validate(torch.ones(6), "x", min_rows=2, dtype=np.float32)
     with pytest.raises(InputTypeError, match="numeric"):
         ops.validate(torch.ones((6, 2), dtype=torch.complex64), "x", min_rows=2, dtype=np.float32)
+
+
+
+def _rbf_whole_matrix(sq: np.ndarray, xc: np.ndarray, sigma: float) -> np.ndarray:
+    """rbf_gram_centred as first written, from the Gram product ``sq``: every operation on the
+    whole n x n matrix at once."""
+    d = np.einsum("ij,ij->i", xc, xc, dtype=np.float64).astype(xc.dtype)
+    sq = sq.copy()
+    sq *= -2
+    sq += d[:, None]
+    sq += d[None, :]
+    np.maximum(sq, 0, out=sq)
+    np.fill_diagonal(sq, 0)
+    sq *= -1.0 / (2.0 * sigma * sigma)
+    k = np.exp(sq, out=sq)
+    row = k.mean(axis=1, dtype=np.float64)
+    k -= row.astype(k.dtype)[:, None]
+    k -= (row - row.mean()).astype(k.dtype)[None, :]
+    return k
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rbf_kernel_in_blocks_of_rows_is_the_whole_matrix_form(monkeypatch, dtype) -> None:
+    """The element-wise passes in blocks of rows (7 rows of 301 here: 43 blocks) give the
+    whole-matrix form's kernel bit for bit, after either Gram product: numpy's ``a @ a.T`` (syrk)
+    for wide layers, a GEMM with a contiguous transpose below RBF_GEMM_WIDTH units. The two
+    products agree to rounding (bit for bit in float32 here; OpenBLAS's float64 kernels differ
+    in the last bit at this size)."""
+    from threadpoolctl import threadpool_limits
+
+    from layergain.similarity import cka
+
+    monkeypatch.setattr(cka, "RBF_BLOCK", 7 * 301)
+    x = np.maximum(np.random.default_rng(3).standard_normal((301, 24)), 0).astype(dtype)
+    xc = x - x.mean(axis=0)
+    with threadpool_limits(1):  # as rbf_gram_centred runs products of this size
+        products = {0: xc @ xc.T, 10_000: xc @ np.ascontiguousarray(xc.T)}
+    for gemm_width, sq in products.items():
+        monkeypatch.setattr(cka, "RBF_GEMM_WIDTH", gemm_width)
+        k, sigma = cka.rbf_gram_centred(xc, None, "x")
+        np.testing.assert_array_equal(k, _rbf_whole_matrix(sq, xc, sigma))
+    np.testing.assert_allclose(products[0], products[10_000], rtol=1e-12 if dtype == np.float64 else 1e-6)
+    assert dtype == np.float64 or np.array_equal(products[0], products[10_000])
