@@ -316,12 +316,12 @@ def _rbf_whole_matrix(sq: np.ndarray, xc: np.ndarray, sigma: float) -> np.ndarra
 def test_rbf_kernel_in_blocks_of_rows_is_the_whole_matrix_form(monkeypatch, dtype) -> None:
     """The element-wise passes in blocks of rows (7 rows of 301 here: 43 blocks) give the
     whole-matrix form's kernel bit for bit, after either Gram product: numpy's ``a @ a.T`` (syrk)
-    for wide layers, a GEMM with a contiguous transpose below RBF_GEMM_WIDTH units. The two
+    for wide layers, a GEMM with a contiguous transpose below GEMM_GRAM_WIDTH units. The two
     products agree to rounding (bit for bit in float32 here; OpenBLAS's float64 kernels differ
     in the last bit at this size)."""
     from threadpoolctl import threadpool_limits
 
-    from layergain.similarity import cka
+    from layergain.similarity import _backend, cka
 
     monkeypatch.setattr(cka, "RBF_BLOCK", 7 * 301)
     x = np.maximum(np.random.default_rng(3).standard_normal((301, 24)), 0).astype(dtype)
@@ -329,7 +329,7 @@ def test_rbf_kernel_in_blocks_of_rows_is_the_whole_matrix_form(monkeypatch, dtyp
     with threadpool_limits(1):  # as rbf_gram_centred runs products of this size
         products = {0: xc @ xc.T, 10_000: xc @ np.ascontiguousarray(xc.T)}
     for gemm_width, sq in products.items():
-        monkeypatch.setattr(cka, "RBF_GEMM_WIDTH", gemm_width)
+        monkeypatch.setattr(_backend, "GEMM_GRAM_WIDTH", gemm_width)
         k, sigma = cka.rbf_gram_centred(xc, None, "x")
         np.testing.assert_array_equal(k, _rbf_whole_matrix(sq, xc, sigma))
     np.testing.assert_allclose(products[0], products[10_000], rtol=1e-12 if dtype == np.float64 else 1e-6)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from layergain.errors import InputTypeError, InputValueError, NotEnoughDataError
-from layergain.similarity._backend import NumpyOps, one_blas_thread, ops_for
+from layergain.similarity._backend import NumpyOps, ops_for
 from layergain.similarity._hsic import hsic_tables
 from layergain.validation import check_paired
 
@@ -232,10 +232,6 @@ def order_statistics(values: np.ndarray, ranks: list[int]) -> np.ndarray:
 #: Elements per block of rows in :func:`rbf_gram_centred`'s element-wise passes (1 MiB of float32:
 #: each block stays in cache through all the operations of a pass).
 RBF_BLOCK = 2**18
-#: Below this width the RBF kernel's Gram matrix is a GEMM with a contiguous transpose: numpy's
-#: ``a @ a.T`` (syrk, then a cache-unfriendly copy of one triangle to the other) was 1.7-2.3x
-#: slower at 5000 images and 16-112 units, the same at 320 and faster at 1280 (the same values).
-RBF_GEMM_WIDTH = 256
 
 
 def rbf_gram_centred(xc: np.ndarray, sigma: float | None, name: str) -> tuple[np.ndarray, float]:
@@ -245,11 +241,7 @@ def rbf_gram_centred(xc: np.ndarray, sigma: float | None, name: str) -> tuple[np
     whole-matrix form in the same order, so the values are the same bits.
     """
     d = np.einsum("ij,ij->i", xc, xc, dtype=np.float64).astype(xc.dtype)
-    if xc.shape[1] < RBF_GEMM_WIDTH:
-        with one_blas_thread(xc.shape[0] * xc.shape[0] * xc.shape[1]):
-            sq = xc @ np.ascontiguousarray(xc.T)
-    else:
-        sq = NumpyOps().gram(xc)
+    sq = NumpyOps().gram(xc)
     n = sq.shape[0]
     step = max(1, RBF_BLOCK // n)
     spans = [(start, min(start + step, n)) for start in range(0, n, step)]

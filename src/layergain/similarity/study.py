@@ -204,10 +204,10 @@ def study_similarity(
     """
     inits = list(inits)
     per_layer = list(MEASURES)
-    big = len(store.sha256) > RBF_MAX_IMAGES
+    n = len(store.sha256)
+    big = n > RBF_MAX_IMAGES
     if big:  # an N x N kernel per network: 20 GB at 50 000 images
         per_layer.remove("cka_rbf")
-    n = len(store.sha256)
     kernels = len(inits) * n * n * 8 if "cka_rbf" in per_layer else 0  # float64 at most, one per network
     jobs = jobs_within_memory(n_jobs, kernels)
     # The cross-layer matrices (streamed over blocks of images, the longest unit) first, so that
@@ -221,7 +221,7 @@ def study_similarity(
             reasons.update(part[name].attrs.get("nan_reason", {}))
         ds[name].attrs["nan_reason"] = reasons
     if big:
-        why = (f"RBF CKA needs an N x N kernel per network; with {len(store.sha256)} images it is not computed "
+        why = (f"RBF CKA needs an N x N kernel per network; with {n} images it is not computed "
                f"above {RBF_MAX_IMAGES} images (use a --max-per-class subset for it)")
         for name, like in (("cka_rbf", "cka_linear"), ("cka_rbf_rr", "cka_linear_rr")):
             if like in ds:

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy.stats import kendalltau
 from threadpoolctl import threadpool_limits
 
 from layergain import schema as S
@@ -220,9 +219,9 @@ def tau_table(
         if ok.sum() < 3:
             reasons[name] = f"{int(ok.sum())} layer(s) with finite values; Kendall's tau needs 3"
             continue
-        out["tau_accuracy"][ei] = _tau(e[0, ok], acc[0, ok])
+        out["tau_accuracy"][ei] = _taus(e[0, ok], acc[0, ok])
         if randoms:
-            out["tau_gain"][ei] = _tau(e[0, ok] - e[1:, ok].mean(axis=0), g[ok])
+            out["tau_gain"][ei] = _taus(e[0, ok] - e[1:, ok].mean(axis=0), g[ok])
         acc_b = np.broadcast_to(acc_draws[:, :, ok], (n_boot, len(inits), int(ok.sum())))
         if corr is not None:
             draws_a = _taus(e[0, ok], acc_b[:, 0])
@@ -257,19 +256,13 @@ def tau_table(
     return ds
 
 
-def _tau(a: np.ndarray, b: np.ndarray) -> float:
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return np.nan
-    return float(kendalltau(a, b).statistic)
-
-
 def _taus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     r"""Kendall's :math:`\tau_b` of each row of ``a`` with the same row of ``b`` (rows broadcast).
 
     :math:`\tau_b = \sum_{i<j} s^a_{ij} s^b_{ij} / \sqrt{\sum |s^a_{ij}|} / \sqrt{\sum |s^b_{ij}|}`
     with :math:`s_{ij} = \operatorname{sign}(x_i - x_j)`: concordant minus discordant pairs over
     the pairs untied in each, the exact integers and the operations of scipy's ``kendalltau``
-    (so the same values bit for bit); NaN where a row is constant (as :func:`_tau`).
+    (so the same values bit for bit); NaN where a row is constant.
     """
     i, j = np.triu_indices(np.shape(a)[-1], 1)
     sa, sb = np.sign(a[..., i] - a[..., j]), np.sign(b[..., i] - b[..., j])
